@@ -1,0 +1,437 @@
+"""The `interlat` command line: one command per pipeline stage, each a thin wrapper.
+
+Commands never read config.yaml: every value arrives as an option (Snakemake passes them
+from the validated config through `params:`). Bad input exits 2 with one line naming the
+file, row and field (`InterlatError`); outputs are written to temporary paths and renamed.
+"""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from interlat.errors import InterlatError
+
+log = logging.getLogger("interlat")
+CTX = {"show_default": True}
+
+
+def opt(*names, **kw):
+    """click.option with show_default on."""
+    return click.option(*names, show_default=True, **kw)
+
+
+def seeds_type(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected comma-separated integers") from None
+    if not seeds:
+        raise click.BadParameter("empty seed list")
+    return seeds
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch (default: torch's choice).")
+def main(verbose: bool, threads: int | None) -> None:
+    """Interlat: latent-space communication between LLM agents (arXiv 2511.09149)."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise InterlatError(f"{path}: no such file")
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise InterlatError(f"{path}: row {i}: not valid JSON") from None
+    return rows
+
+
+def load_tasks(data_dir: Path) -> list[dict]:
+    """All records of a benchmark folder (train.jsonl + test.jsonl)."""
+    return read_jsonl(data_dir / "train.jsonl") + read_jsonl(data_dir / "test.jsonl")
+
+
+# ---------------------------------------------------------------------------- data
+@main.command()
+@opt("--benchmark", type=click.Choice(["math"]), default="math", help="Benchmark to make or download.")
+@opt("--source", default="generated", help="'generated' (embedded, offline), 'hf' (download with datasets) or a local PATH.")
+@opt("--dataset-id", default="EleutherAI/hendrycks_math", help="Hugging Face dataset id for --source hf.")
+@opt("--subjects", default="algebra,prealgebra", help="Comma-separated subject slugs (hendrycks MATH config names).")
+@opt("--n-train", type=click.IntRange(1), default=400, help="Generated problems per subject, train split.")
+@opt("--n-test", type=click.IntRange(1), default=60, help="Generated problems per subject, test split.")
+@opt("--max-test", type=click.IntRange(0), default=0, help="Keep at most this many test tasks per subject (0: all).")
+@opt("--seed", type=int, default=0, help="Random seed.")
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output folder (train.jsonl, test.jsonl).")
+def data(benchmark, source, dataset_id, subjects, n_train, n_test, max_test, seed, out):
+    """Make or download a benchmark as MATH-format records.
+
+    Example: interlat data --source generated --seed 0 --out results/default/data/math
+    """
+    from interlat.atomic import atomic_dir, write_jsonl
+    from interlat.data import math_generated, math_records
+
+    slugs = [s.strip() for s in subjects.split(",") if s.strip()]
+    if source == "generated":
+        names = [math_records.SUBJECT_CONFIGS.get(s, s) for s in slugs]
+        unknown = [s for s in names if s not in math_generated.SUBJECTS]
+        if unknown:
+            raise InterlatError(f"--subjects: {unknown[0]!r}: generated subjects are {math_generated.SUBJECTS}")
+        records = math_generated.generate(seed=seed, n_train=n_train, n_test=n_test, subjects=tuple(names))
+    elif source == "hf":
+        records = math_records.load_hf(dataset_id, slugs)
+    else:
+        records = math_records.load_local(source)
+    if max_test:
+        kept, seen = [], {}
+        for r in sorted(records, key=lambda r: r["task_id"]):
+            if r["split"] == "test":
+                seen[r["subject"]] = seen.get(r["subject"], 0) + 1
+                if seen[r["subject"]] > max_test:
+                    continue
+            kept.append(r)
+        records = kept
+    with atomic_dir(out) as tmp:
+        for split in ("train", "test"):
+            write_jsonl(tmp / f"{split}.jsonl", sorted((r for r in records if r["split"] == split), key=lambda r: r["task_id"]))
+    click.echo(f"{len(records)} records -> {out}", err=True)
+
+
+# ---------------------------------------------------------------------------- tokenizer
+@main.command()
+@opt("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Benchmark folder from `interlat data`.")
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output tokenizer folder.")
+def tokenizer(data_dir, out):
+    """Train the embedded default's word-level tokenizer (digits split, chat template).
+
+    Example: interlat tokenizer --data results/default/data/math --out results/default/models/tokenizer
+    """
+    from interlat.atomic import atomic_dir
+    from interlat.prompts import PLAN_SENTENCE, PLANNER_INSTRUCTION, STUDENT_PREFIX
+    from interlat.tokenizer import build_tokenizer
+
+    corpus = [" ".join(str(r.get(k, "")) for k in ("problem", "plan", "solution")) for r in load_tasks(data_dir)]
+    corpus += [*PLANNER_INSTRUCTION.values(), PLAN_SENTENCE, STUDENT_PREFIX, "Nothing happens."]
+    tok = build_tokenizer(corpus)
+    with atomic_dir(out) as tmp:
+        tok.save_pretrained(tmp)
+    click.echo(f"vocabulary {len(tok)} -> {out}", err=True)
+
+
+# ---------------------------------------------------------------------------- models
+@main.command()
+@opt("--arch", type=click.Choice(["qwen2", "llama"]), default="qwen2", help="Architecture of the tiny model.")
+@opt("--tokenizer", "tok_dir", type=click.Path(path_type=Path), help="Tokenizer folder (tiny models).")
+@opt("--hf-id", default=None, help="Download this Hugging Face model instead of building one (paper scale).")
+@opt("--hidden-size", type=click.IntRange(8), default=128, help="Hidden size.")
+@opt("--layers", type=click.IntRange(1), default=2, help="Decoder layers.")
+@opt("--heads", type=click.IntRange(1), default=4, help="Attention heads.")
+@opt("--kv-heads", type=click.IntRange(1), default=2, help="Key/value heads.")
+@opt("--intermediate-size", type=click.IntRange(8), default=256, help="MLP width.")
+@opt("--max-positions", type=click.IntRange(16), default=512, help="Maximum sequence length.")
+@opt("--pretrain-data", type=click.Path(path_type=Path), default=None, help="Benchmark folder: pretrain on (task -> plan) pairs.")
+@opt("--pretrain-steps", type=click.IntRange(0), default=0, help="Pretraining steps (0: random init, e.g. receivers).")
+@opt("--batch-size", type=click.IntRange(1), default=32, help="Pretraining batch size.")
+@opt("--lr", type=float, default=3e-3, help="Pretraining peak learning rate.")
+@opt("--seed", type=int, default=0, help="Random seed (initialisation and data order).")
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output model folder (HF format).")
+def models(arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermediate_size, max_positions, pretrain_data, pretrain_steps, batch_size, lr, seed, out):
+    """Build a tiny Qwen2/LLaMA model (optionally pretrain it as the sender), or download one.
+
+    Example: interlat models --arch qwen2 --tokenizer results/default/models/tokenizer
+    --pretrain-data results/default/data/math --pretrain-steps 1500 --out results/default/models/sender
+    """
+    from transformers import AutoTokenizer
+
+    from interlat.atomic import atomic_dir
+
+    if hf_id:
+        from huggingface_hub import snapshot_download
+
+        with atomic_dir(out) as tmp:
+            snapshot_download(hf_id, local_dir=tmp, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"])
+        return
+    if tok_dir is None or not (tok_dir / "tokenizer_config.json").is_file():
+        raise InterlatError(f"{tok_dir}: file \"tokenizer_config.json\": missing (--tokenizer)")
+    from interlat.model.build import build_model
+    from interlat.pretrain import plan_conversations, pretrain
+
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    model = build_model(
+        arch, vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+        hidden_size=hidden_size, num_layers=layers, num_heads=heads, num_kv_heads=kv_heads,
+        intermediate_size=intermediate_size, max_positions=max_positions, seed=seed,
+    )
+    losses = []
+    if pretrain_steps:
+        records = [r for r in read_jsonl(Path(pretrain_data) / "train.jsonl") if r.get("plan")]
+        if not records:
+            raise InterlatError(f"{pretrain_data}/train.jsonl: field \"plan\": no record has a reference plan")
+        losses = pretrain(model, tok, plan_conversations(records, "math"), steps=pretrain_steps, batch_size=batch_size, lr=lr, seed=seed)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        (tmp / "pretrain_loss.json").write_text(json.dumps([round(x, 5) for x in losses]))
+    click.echo(f"{arch} {sum(p.numel() for p in model.parameters())} parameters -> {out}", err=True)
+
+
+# ---------------------------------------------------------------------------- collect
+@main.command()
+@opt("--sender", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Sender model folder (HF format).")
+@opt("--sender-id", default=None, help="Model id recorded in the shards (default: the folder name).")
+@opt("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Benchmark folder.")
+@opt("--benchmark", default="math", help="Benchmark name (selects the planner prompt).")
+@opt("--subject", required=True, help="Collect the tasks of this subject (slug, e.g. algebra).")
+@opt("--batch-size", type=click.IntRange(1), default=64, help="Tasks per generation batch (and per Parquet part).")
+@opt("--temperature", type=float, default=0.8, help="Sampling temperature.")
+@opt("--top-p", type=float, default=0.9, help="Nucleus sampling mass.")
+@opt("--top-k", type=int, default=50, help="Top-k sampling.")
+@opt("--max-new-tokens", type=click.IntRange(1), default=96, help="Longest plan in tokens.")
+@opt("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default="bfloat16", help="Storage dtype of the states.")
+@opt("--seed", type=int, default=0, help="Random seed.")
+@opt("--work-dir", type=click.Path(path_type=Path), required=True, help="Resumable state (outside Snakemake's outputs).")
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output shard folder.")
+def collect(sender, sender_id, data_dir, benchmark, subject, batch_size, temperature, top_p, top_k, max_new_tokens, dtype, seed, work_dir, out):
+    """Collect latent messages: the sender's plans and last-layer states, as Parquet shards.
+
+    Run under `torchrun --nproc_per_node=N` to split tasks across ranks.
+
+    Example: interlat collect --sender results/default/models/sender --data results/default/data/math
+    --subject Algebra --work-dir work/default/collect/math/Algebra --out results/default/latents/math/sender/Algebra
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from interlat import collect as col
+    from interlat.decode import Sampling
+
+    from interlat.data.math_records import SUBJECT_CONFIGS
+
+    name = SUBJECT_CONFIGS.get(subject, subject)
+    tasks = [t for t in load_tasks(data_dir) if t["subject"] == name]
+    if not tasks:
+        raise InterlatError(f"{data_dir}: field \"subject\": no task of subject {subject!r}")
+    rank, world = col.dist_info()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    dt = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    tok = AutoTokenizer.from_pretrained(sender)
+    if not tok.chat_template:
+        raise InterlatError(f"{sender}: field \"chat_template\": the sender's tokenizer has none")
+    model = AutoModelForCausalLM.from_pretrained(sender, dtype=dt).to(device).eval()
+    cfg = Sampling(temperature, top_p, top_k, max_new_tokens)
+    sid = sender_id or sender.name
+    stats = col.collect(model, tok, tasks, benchmark=benchmark, sender_path=str(sender), sender_id=sid, cfg=cfg,
+                        batch_size=batch_size, seed=seed, dtype=dtype, work_dir=work_dir, out_dir=out)
+    if world > 1:
+        dist.barrier()
+    if rank == 0:
+        n_batches = len(col.make_batches(tasks, batch_size))
+        col.publish(work_dir, out, n_batches=n_batches, sender_path=str(sender), sender_id=sid, dtype=dtype)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    click.echo(f"rank {rank}: {stats} -> {out}", err=True)
+
+
+# ---------------------------------------------------------------------------- convert
+@main.command()
+@opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, required=True, help="Shard folders (repeatable).")
+@opt("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Benchmark folder (ground truth).")
+@opt("--strict/--no-strict", default=True, help="Fail on the first join problem instead of writing rejects.")
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output folder (train.jsonl, test.jsonl, rejects.csv).")
+def convert(latents, data_dir, strict, out):
+    """Join messages with ground truth by task_id into training conversations (polars).
+
+    Example: interlat convert --latents results/default/latents/math/sender/Algebra
+    --data results/default/data/math --out results/default/convert/math
+    """
+    import polars as pl
+
+    from interlat import convert as conv
+    from interlat import shards
+    from interlat.atomic import atomic_dir, write_jsonl
+
+    index = pl.concat([shards.read_index(p) for p in latents], how="vertical_relaxed")
+    manifests = [shards.read_manifest(p) for p in latents]
+    hidden = int(manifests[0]["hidden_size"])
+    truth = pl.DataFrame(load_tasks(data_dir)).select("task_id", "problem", "solution", "subject", "level")
+    rows, rejects = conv.convert(index, truth, hidden_size=hidden, strict=strict, where=str(latents[0]))
+    with atomic_dir(out) as tmp:
+        for split in ("train", "test"):
+            write_jsonl(tmp / f"{split}.jsonl", [r for r in rows if r["split"] == split])
+        rejects.write_csv(tmp / "rejects.csv")
+    click.echo(f"{len(rows)} conversations, {rejects.height} rejects -> {out}", err=True)
+
+
+# ---------------------------------------------------------------------------- train
+@main.command()
+@opt("--base", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Base receiver LM folder (HF format).")
+@opt("--conversations", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="train.jsonl from `interlat convert`.")
+@opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, help="Shard folders with the messages (mode interlat).")
+@opt("--mode", type=click.Choice(["interlat", "text", "none"]), default="interlat", help="Message: latents, plan text (cot_full), none (no_cot).")
+@opt("--steps", type=click.IntRange(1), default=600, help="Optimizer steps.")
+@opt("--batch-size", type=click.IntRange(1), default=16, help="Samples per rank per step.")
+@opt("--lr", type=float, default=1e-3, help="Peak learning rate.")
+@opt("--warmup-ratio", type=click.FloatRange(0, 1), default=0.03, help="Linear warm-up fraction, then linear decay.")
+@opt("--weight-decay", type=float, default=0.0, help="AdamW weight decay.")
+@opt("--max-grad-norm", type=float, default=3.0, help="Gradient clipping norm.")
+@opt("--prepended-length", type=click.IntRange(1), default=800, help="Message rows kept (first rows).")
+@opt("--margin", type=float, default=0.69, help="Random-contrast hinge margin (nats).")
+@opt("--contrast/--no-contrast", default=True, help="Add the plan-similarity and random-contrast terms.")
+@opt("--curriculum", type=click.Choice(["uniform", "ramp_to_pure"]), default="ramp_to_pure", help="Mixing-ratio schedule.")
+@opt("--ramp-start", type=click.FloatRange(0, 0.99), default=0.5, help="Training fraction where pure latents start to appear.")
+@opt("--engine", type=click.Choice(["single", "ddp", "deepspeed"]), default="single", help="Training engine.")
+@opt("--deepspeed-config", type=click.Path(path_type=Path), default=None, help="DeepSpeed JSON (engine deepspeed).")
+@opt("--gradient-checkpointing/--no-gradient-checkpointing", default=False, help="Recompute activations in backward.")
+@opt("--checkpoint-every", type=click.IntRange(1), default=200, help="Steps between resumable checkpoints.")
+@opt("--seed", type=int, default=0, help="Random seed.")
+@opt("--work-dir", type=click.Path(path_type=Path), required=True, help="Resumable state (outside Snakemake's outputs).")
+@opt("--log-csv", type=click.Path(path_type=Path), required=True, help="Per-step loss log (CSV).")
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output receiver checkpoint folder.")
+def train(base, conversations, latents, mode, steps, batch_size, lr, warmup_ratio, weight_decay, max_grad_norm, prepended_length, margin, contrast, curriculum, ramp_start, engine, deepspeed_config, gradient_checkpointing, checkpoint_every, seed, work_dir, log_csv, out):
+    """Train a receiver (adapter + LM) on latent messages, plan text, or no plan.
+
+    Example: interlat train --base results/default/models/receiver --conversations results/default/convert/math/train.jsonl
+    --latents results/default/latents/math/sender/Algebra --work-dir work/default/train/math/interlat
+    --log-csv results/default/train/math/interlat.csv --out results/default/train/math/interlat
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from interlat import shards
+    from interlat import train as tr
+    from interlat.receiver_data import build_samples, read_conversations
+
+    if engine == "deepspeed":
+        if deepspeed_config is None or not deepspeed_config.is_file():
+            raise InterlatError(f"{deepspeed_config}: no such DeepSpeed config (--deepspeed-config)")
+        try:
+            json.loads(deepspeed_config.read_text())
+        except json.JSONDecodeError as e:
+            raise InterlatError(f"{deepspeed_config}: line {e.lineno}: not valid JSON") from None
+    cfg = tr.TrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr, warmup_ratio=warmup_ratio,
+                         weight_decay=weight_decay, max_grad_norm=max_grad_norm, prepended_length=prepended_length,
+                         margin=margin, contrast=contrast, curriculum=curriculum, ramp_start=ramp_start, engine=engine,
+                         deepspeed_config=str(deepspeed_config) if deepspeed_config else None,
+                         gradient_checkpointing=gradient_checkpointing, checkpoint_every=checkpoint_every, seed=seed)
+    torch.manual_seed(seed)
+    tok = AutoTokenizer.from_pretrained(base)
+    lm = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    messages, sender_dim = {}, lm.config.hidden_size
+    if mode == "interlat":
+        if not latents:
+            raise InterlatError("--latents: required with --mode interlat")
+        for p in latents:
+            messages.update(shards.load_messages(p))
+        sender_dim = int(shards.read_manifest(latents[0])["hidden_size"])
+    rows = read_conversations(conversations)
+    receiver = tr.build_receiver(lm, tok, sender_dim, cfg)
+    samples = build_samples(rows, messages, tok, mode, str(conversations), prepended_length)
+    trainer = tr.Trainer(cfg, receiver, tok, samples, work_dir)
+    trainer.setup()
+    trainer.train(log_csv)
+    log_csv.parent.mkdir(parents=True, exist_ok=True)
+    trainer.save_checkpoint(out, log_csv, {"mode": mode, "base": str(base)})
+    trainer.cleanup()
+
+
+# ---------------------------------------------------------------------------- evaluate
+@main.command()
+@opt("--benchmark", type=click.Choice(["math"]), default="math", help="Benchmark.")
+@opt("--receiver", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Receiver checkpoint folder.")
+@opt("--conversations", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="test.jsonl from `interlat convert`.")
+@opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, help="Shard folders with the test messages.")
+@opt("--variant", required=True, help="Message variant (interlat, text, no_comm, cross_task, randomrot, truncated_50, ...).")
+@opt("--seeds", type=seeds_type, default="0", help="Comma-separated evaluation seeds.")
+@opt("--temperature", type=float, default=0.1, help="Receiver sampling temperature (0: greedy).")
+@opt("--max-new-tokens", type=click.IntRange(1), default=16, help="Longest answer in tokens.")
+@opt("--batch-size", type=click.IntRange(1), default=64, help="Tasks per generation batch.")
+@opt("--work-dir", type=click.Path(path_type=Path), required=True, help="Resumable state (outside Snakemake's outputs).")
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output Parquet of per-example records.")
+def evaluate(benchmark, receiver, conversations, latents, variant, seeds, temperature, max_new_tokens, batch_size, work_dir, out):
+    """Evaluate a receiver under one message variant; writes per-example records.
+
+    Example: interlat evaluate --receiver results/default/train/math/interlat
+    --conversations results/default/convert/math/test.jsonl --latents results/default/latents/math/sender/Algebra
+    --variant interlat --seeds 0,1,2 --work-dir work/default/evaluate/math/interlat --out results/default/evaluate/math/interlat.parquet
+    """
+    import interlat
+    from interlat import shards, variants
+    from interlat.decode import Sampling
+    from interlat.evaluate import EMPTY_VARIANTS, PLAIN_VARIANTS, TEXT_VARIANTS, evaluate_math
+    from interlat.receiver_data import read_conversations
+
+    latent = variant not in TEXT_VARIANTS | EMPTY_VARIANTS | PLAIN_VARIANTS
+    if latent and variant != "cross_family" and not variants.is_message_variant(variant):
+        raise InterlatError(f"--variant: {variant!r}: unknown variant")
+    model, tok = interlat.load_receiver(receiver)
+    messages = {}
+    if latent:
+        for p in latents:
+            messages.update(shards.load_messages(p))
+        dim = model.adapter.sender_dim
+        for m in list(messages.values())[:1]:
+            if m.H.shape[1] != dim:
+                raise InterlatError(f"{latents[0]}: field \"hidden_size\": {m.H.shape[1]}, the receiver's adapter expects {dim} (no projection)")
+    rows = read_conversations(conversations)
+    df = evaluate_math(model, tok, rows, messages, variant=variant, seeds=seeds,
+                       cfg=Sampling(temperature, 1.0, 0, max_new_tokens), batch_size=batch_size, work_dir=work_dir, out_path=out)
+    click.echo(f"{variant}: accuracy {df['correct'].mean() * 100:.2f}% over {df.height} answers -> {out}", err=True)
+
+
+# ---------------------------------------------------------------------------- tables
+@main.command()
+@opt("--evaluations", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True, required=True, help="Per-example Parquet files.")
+@opt("--train-logs", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True, help="Training CSV logs (for the loss plot).")
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+def tables(evaluations, train_logs, out):
+    """Paper-layout tables (CSV + Markdown, bootstrap intervals, seed mean/std) and plots.
+
+    Example: interlat tables --evaluations results/default/evaluate/math/interlat.parquet --out results/default/tables
+    """
+    import polars as pl
+
+    from interlat import plots
+    from interlat import tables as tb
+    from interlat.atomic import atomic_dir
+
+    records = pl.concat([pl.read_parquet(p) for p in evaluations])
+    order = list(dict.fromkeys(records["variant"].to_list()))
+    t2 = tb.math_table(records, order)
+    subj = tb.subject_table(records)
+    logs = {p.stem: pl.read_csv(p) for p in train_logs}
+    with atomic_dir(out) as tmp:
+        t2.write_csv(tmp / "table2_math.csv", float_precision=4)
+        (tmp / "table2_math.md").write_text(tb.to_markdown(t2, ["overall", "level3", "level4", "level5"], "Table 2: MATH accuracy"))
+        subj.write_csv(tmp / "math_subjects.csv", float_precision=4)
+        plots.accuracy_plot(t2, tmp / "accuracy.png", "MATH-format accuracy per variant")
+        if logs:
+            plots.training_plot(logs, tmp / "training.png")
+    click.echo((out / "table2_math.md").read_text(), err=True)
+
+
+def _register_optional() -> None:
+    """Attach command groups that live in their own modules (benchmarks)."""
+    try:
+        from interlat.bench.commands import bench
+    except ImportError:
+        return
+    main.add_command(bench)
+
+
+_register_optional()

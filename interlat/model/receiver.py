@@ -1,0 +1,128 @@
+"""The receiver: a causal LM plus the latent adapter, with message insertion (METHOD.md section 3).
+
+`Receiver.forward_message` embeds a batch of prompts, adapts (or embeds) the message and
+splices it at the marker; every path of training and evaluation goes through it. A
+checkpoint is the base model in HF format (safetensors), `adapter.safetensors` and
+`interlat.json`; `load_receiver(path)` returns a ready model in one call.
+"""
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from interlat.errors import InterlatError
+from interlat.model.adapter import LatentAdapter
+from interlat.model.insertion import insert_message
+from interlat.prompts import BOP, EOP, MARKER, SPECIAL_TOKENS
+
+CONFIG_NAME = "interlat.json"
+ADAPTER_NAME = "adapter.safetensors"
+
+
+def add_special_tokens(tokenizer, lm) -> dict[str, int]:
+    """Ensure `<bop>`, `<eop>`, `<FIRST_HUMAN_END>` exist; new tokens get fresh embedding rows.
+
+    New rows are appended (never reusing a padding row) and set to the mean input embedding.
+    """
+    missing = [t for t in SPECIAL_TOKENS if t not in tokenizer.get_vocab()]
+    if missing:
+        tokenizer.add_special_tokens({"additional_special_tokens": missing})
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    emb = lm.get_input_embeddings()
+    old = emb.weight.shape[0]
+    if max(ids.values()) >= old:
+        mean = emb.weight.detach().mean(0)
+        lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        with torch.no_grad():
+            lm.get_input_embeddings().weight[old:] = mean
+    if tokenizer.pad_token_id is not None and tokenizer.pad_token_id in ids.values():
+        raise InterlatError(f"{tokenizer.name_or_path}: field \"pad_token\": equals a special token")
+    return ids
+
+
+class Receiver(nn.Module):
+    """Base causal LM + adapter; see module docstring."""
+
+    def __init__(self, lm, adapter: LatentAdapter, token_ids: dict[str, int], prepended_length: int):
+        super().__init__()
+        self.lm = lm
+        self.adapter = adapter
+        self.token_ids = dict(token_ids)
+        self.prepended_length = prepended_length
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm.get_input_embeddings().weight.device
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.lm.get_input_embeddings()(ids)
+
+    def delimiters(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = torch.tensor([self.token_ids[BOP], self.token_ids[EOP]], device=self.device)
+        e = self.embed(ids)
+        return e[0], e[1]
+
+    def adapt(self, H: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Adapter output for padded messages H [B, L, d_s] (first `prepended_length` rows)."""
+        return self.adapter(H[:, : self.prepended_length], lengths.clamp(max=self.prepended_length))
+
+    def splice(self, batch: dict, message: torch.Tensor, message_len: torch.Tensor, delimiters: bool = True):
+        """Embed the batch's prompts and insert `message` at each marker; returns LM inputs."""
+        embeds = self.embed(batch["input_ids"])
+        bop, eop = self.delimiters() if delimiters else (None, None)
+        return insert_message(
+            embeds, batch["labels"], batch["lengths"], batch["marker_pos"], message, message_len, bop, eop
+        )
+
+    def logits(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        return self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids).logits
+
+    def save(self, path: str | Path, tokenizer, extra: dict | None = None) -> None:
+        path = Path(path)
+        self.lm.save_pretrained(path, safe_serialization=True)
+        tokenizer.save_pretrained(path)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.adapter.state_dict().items()}
+        save_file(state, path / ADAPTER_NAME)
+        cfg = {
+            "token_ids": self.token_ids,
+            "prepended_length": self.prepended_length,
+            "sender_hidden_size": self.adapter.sender_dim,
+            "receiver_hidden_size": self.adapter.receiver_dim,
+            "adapter_heads": self.adapter.attn.num_heads,
+            **(extra or {}),
+        }
+        (path / CONFIG_NAME).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
+def load_receiver(path: str | Path, device: str = "cpu") -> tuple[Receiver, object]:
+    """(receiver in eval mode, tokenizer) from a checkpoint folder."""
+    path = Path(path)
+    for name in (CONFIG_NAME, ADAPTER_NAME):
+        if not (path / name).is_file():
+            raise InterlatError(f"{path}: file \"{name}\": missing (not a receiver checkpoint)")
+    try:
+        cfg = json.loads((path / CONFIG_NAME).read_text())
+    except json.JSONDecodeError as e:
+        raise InterlatError(f"{path / CONFIG_NAME}: line {e.lineno}: not valid JSON") from None
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    adapter = LatentAdapter(cfg["receiver_hidden_size"], cfg["sender_hidden_size"], cfg["adapter_heads"])
+    adapter.load_state_dict(load_file(path / ADAPTER_NAME))
+    model = Receiver(lm, adapter, cfg["token_ids"], cfg["prepended_length"]).to(device).eval()
+    model.config_json = cfg
+    return model, tokenizer
+
+
+def marker_positions(input_ids: torch.Tensor, marker_id: int, where: str) -> torch.Tensor:
+    """Index of the single marker token in each row (error naming the row when absent)."""
+    hits = input_ids == marker_id
+    counts = hits.sum(1)
+    bad = (counts != 1).nonzero().flatten().tolist()
+    if bad:
+        raise InterlatError(f"{where}: row {bad[0]}: field \"{MARKER}\": {int(counts[bad[0]])} markers, expected 1")
+    return hits.long().argmax(1)

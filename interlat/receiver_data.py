@@ -1,0 +1,104 @@
+"""Receiver training and evaluation samples: conversations + messages, batched (METHOD.md section 2).
+
+A sample is one conversation of the converted JSON Lines file (`interlat convert`) with its
+message looked up by task_id in the shard store. The first human turn carries the marker;
+`mode="none"` (the `no_cot` baseline) drops the plan sentence and the marker.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from interlat.batching import mask_from_lengths, pad_right
+from interlat.chat import IGNORE, encode_conversation, end_of_turn_id
+from interlat.errors import InterlatError
+from interlat.prompts import MARKER, receiver_first_turn
+
+ROLES = {"human": "user", "gpt": "assistant"}
+
+
+def read_conversations(path: str | Path) -> list[dict]:
+    """Rows of a converted JSON Lines file, each checked for `id` and `conversations`."""
+    rows = []
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                raise InterlatError(f"{path}: row {i}: not valid JSON") from None
+            for key in ("id", "conversations", "task", "plan"):
+                if key not in row:
+                    raise InterlatError(f"{path}: row {i}: field \"{key}\": missing")
+            rows.append(row)
+    return rows
+
+
+def chat_messages(row: dict, mode: str) -> list[dict]:
+    """The row's conversation as chat messages; the first human turn rebuilt for `mode`."""
+    msgs = [{"role": ROLES[t["from"]], "content": t["value"]} for t in row["conversations"]]
+    if mode == "none":
+        msgs[0] = {"role": "user", "content": receiver_first_turn(row["task"], with_plan=False)}
+    return msgs
+
+
+@dataclass
+class Sample:
+    task_id: str
+    ids: list[int]
+    labels: list[int]
+    marker_pos: int
+    plan_ids: list[int]
+    H: torch.Tensor | None
+
+
+def build_samples(rows, messages: dict, tokenizer, mode: str, where: str, prepended_length: int) -> list[Sample]:
+    """Tokenise conversations; attach each row's message (first `prepended_length` rows)."""
+    eot = end_of_turn_id(tokenizer)
+    marker_id = tokenizer.convert_tokens_to_ids(MARKER)
+    samples = []
+    for i, row in enumerate(rows, 1):
+        ids, labels = encode_conversation(tokenizer, chat_messages(row, mode), eot)
+        pos = -1
+        if mode != "none":
+            if ids.count(marker_id) != 1:
+                raise InterlatError(f"{where}: row {i}: field \"conversations\": {ids.count(marker_id)} markers, expected 1")
+            pos = ids.index(marker_id)
+        H = None
+        if mode == "interlat":
+            if row["id"] not in messages:
+                raise InterlatError(f"{where}: row {i}: task_id {row['id']}: no message in the shards")
+            H = messages[row["id"]].H[:prepended_length]
+        plan_ids = tokenizer(row["plan"], add_special_tokens=False)["input_ids"]
+        samples.append(Sample(row["id"], ids, labels, pos, plan_ids, H))
+    return samples
+
+
+def collate(samples: list[Sample], pad_id: int) -> dict:
+    """Right-padded batch with lengths, marker positions, plans and padded messages."""
+    ids, lengths = pad_right([s.ids for s in samples], pad_id)
+    labels, _ = pad_right([s.labels for s in samples], IGNORE)
+    plan_ids, plan_len = pad_right([s.plan_ids for s in samples], pad_id)
+    batch = {
+        "input_ids": ids,
+        "labels": labels,
+        "lengths": lengths,
+        "attention_mask": mask_from_lengths(lengths, ids.shape[1]),
+        "marker_pos": torch.tensor([s.marker_pos for s in samples]),
+        "plan_ids": plan_ids,
+        "plan_len": plan_len,
+    }
+    if samples[0].H is not None:
+        batch["H"], batch["H_len"] = pad_messages([s.H for s in samples])
+    return batch
+
+
+def pad_messages(Hs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ragged [N_b, d] messages into [B, max N, d] (fp32) with their lengths."""
+    lens = torch.tensor([h.shape[0] for h in Hs])
+    width = max(int(lens.max().item()), 1)
+    out = torch.zeros(len(Hs), width, Hs[0].shape[1])
+    for i, h in enumerate(Hs):
+        out[i, : h.shape[0]] = h.float()
+    return out, lens

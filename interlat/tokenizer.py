@@ -1,0 +1,48 @@
+"""The embedded default's tokenizer: word level, one token per digit, with a chat template.
+
+Built with `tokenizers` on the generated corpus and wrapped as a transformers fast tokenizer,
+so every stage loads it with `AutoTokenizer.from_pretrained`. It carries the Interlat special
+tokens `<bop>`, `<eop>` and `<FIRST_HUMAN_END>` (METHOD.md section 3) and ChatML-style turn
+tokens; whitespace is a token, so decoding restores the exact text.
+"""
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from interlat.prompts import SPECIAL_TOKENS
+
+PAD, UNK, TURN_START, TURN_END = "<pad>", "<unk>", "<|im_start|>", "<|im_end|>"
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+#: words, single digits, LaTeX commands, single whitespace and single punctuation characters
+_PIECES = r"[A-Za-z]+|\\[A-Za-z]+|\d|\s|[^A-Za-z\d\s]"
+
+
+def build_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
+    """Train a word-level tokenizer on `corpus` (ordered vocabulary: deterministic ids)."""
+    pre = pre_tokenizers.Split(Regex(_PIECES), behavior="isolated")
+    pieces: set[str] = set()
+    for text in corpus:
+        pieces.update(p for p, _ in pre.pre_tokenize_str(text))
+    pieces.update(["user", "assistant", "system", "\n"])
+    specials = [PAD, UNK, TURN_START, TURN_END, *SPECIAL_TOKENS]
+    vocab = {tok: i for i, tok in enumerate(specials + sorted(pieces))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    tok.pre_tokenizer = pre
+    tok.decoder = decoders.Fuse()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=PAD,
+        unk_token=UNK,
+        eos_token=TURN_END,
+        additional_special_tokens=[TURN_START, *SPECIAL_TOKENS],
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.padding_side = "left"
+    return fast
