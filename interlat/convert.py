@@ -23,8 +23,8 @@ def find_rejects(index: pl.DataFrame, truth: pl.DataFrame, hidden_size: int) -> 
         truth.join(index, on="task_id", how="anti").select("task_id").with_columns(reason=pl.lit("no message for this task")),
         index.join(truth, on="task_id", how="anti").select("task_id").with_columns(reason=pl.lit("message without ground truth")),
         index.filter(pl.col("n_tokens") <= 0).select("task_id").with_columns(reason=pl.lit("empty message")),
-        index.filter(pl.col("hidden_size") != hidden_size).select("task_id").with_columns(
-            reason=pl.format("hidden size {} != {}", pl.col("hidden_size"), pl.lit(hidden_size))
+        index.filter(pl.col("hidden_size") != hidden_size).select(
+            "task_id", reason=pl.format("hidden size {} != {}", pl.col("hidden_size"), pl.lit(hidden_size))
         ),
         index.filter(pl.col("plan").str.strip_chars() == "").select("task_id").with_columns(reason=pl.lit("empty plan")),
     ]

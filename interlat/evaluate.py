@@ -34,6 +34,9 @@ TEXT_VARIANTS = {"text", "cot_full"}
 EMPTY_VARIANTS = {"no_comm"}
 PLAIN_VARIANTS = {"no_cot"}
 
+#: seconds a single answer may take to grade (math-verify in a worker process)
+GRADE_TIMEOUT_S = 10.0
+
 RECORD_SCHEMA = {
     "task_id": pl.String,
     "variant": pl.String,
@@ -144,7 +147,7 @@ def evaluate_math(
                     "level": int(r.get("level", 0)),
                     "prediction": pred,
                     "extracted": extract_boxed(pred) or "",
-                    "correct": bool(grade(pred, gold)),
+                    "correct": bool(grade(pred, gold, timeout_s=GRADE_TIMEOUT_S)),
                     "n_tokens": n,
                     "message_rows": int(raw[k].shape[0]) if raw is not None else -1,
                     "seconds": dt,

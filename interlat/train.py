@@ -217,7 +217,7 @@ class Trainer:
                 self.opt.step()
                 self.sched.step()
             tokens += int(batch["lengths"].sum()) * self.world
-            row = {k: float(out[k]) for k in LOG_FIELDS if k in out}
+            row = {k: float(out[k].detach()) for k in LOG_FIELDS if k in out}
             row.update(step=self.step, lr=self.sched.get_last_lr()[0], tokens_per_s=tokens / (time.perf_counter() - start))
             rows.append(row)
             self.step += 1

@@ -1,0 +1,169 @@
+"""Config validation, wildcard constraints and the get_* helpers shared by all rule files.
+
+No rules here (the linter flags rules and functions mixed in one file).
+"""
+
+import yaml
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RUN = config["run"]
+
+#: variants that need their own receiver; every other variant uses the interlat receiver
+RECEIVER_OF_VARIANT = {"cot_full": "cot_full", "no_cot": "no_cot", "cross_family": "cross_family"}
+#: receiver -> (training mode, base model)
+RECEIVERS = {
+    "interlat": ("interlat", "receiver"),
+    "cot_full": ("text", "receiver"),
+    "no_cot": ("none", "receiver"),
+    "cross_family": ("interlat", "llama"),
+}
+
+
+wildcard_constraints:
+    run=RUN,
+    benchmark="|".join(config["benchmarks"]),
+    subject="[a-z_]+",
+    model="tokenizer|sender|receiver|llama",
+    receiver="|".join(RECEIVERS),
+    variant=r"[A-Za-z0-9_.]+",
+
+
+def get_container():
+    """The image every rule runs in (config key `container`, pinned by digest)."""
+    return config["container"]
+
+
+def get_subjects(wildcards):
+    return config["data"][wildcards.benchmark]["subjects"]
+
+
+def get_latents(wildcards):
+    """All subjects' shard folders of a benchmark."""
+    return expand(
+        "results/{run}/latents/{benchmark}/sender/{subject}",
+        run=RUN,
+        benchmark=wildcards.benchmark,
+        subject=get_subjects(wildcards),
+    )
+
+
+def get_receivers():
+    """Receivers the configured variants need (always the interlat receiver)."""
+    return sorted({"interlat"} | {RECEIVER_OF_VARIANT.get(v, "interlat") for v in config["evaluate"]["variants"]})
+
+
+def get_models():
+    return sorted({"sender"} | {RECEIVERS[r][1] for r in get_receivers()})
+
+
+def get_model_input(wildcards):
+    """Tiny models need the tokenizer (and the sender its pretraining data); downloads nothing."""
+    spec = config["models"][wildcards.model]
+    if spec["hf_id"]:
+        return {}
+    inputs = {"tokenizer": f"results/{RUN}/models/tokenizer"}
+    if spec["pretrain_steps"] > 0:
+        inputs["data"] = f"results/{RUN}/data/{config['benchmarks'][0]}"
+    return inputs
+
+
+def get_model_param(name):
+    """A function returning models.<wildcard model>.<name> (one value per rule param)."""
+
+    def f(wildcards):
+        return config["models"][wildcards.model][name]
+
+    return f
+
+
+def get_pretrain_data_option(wildcards, input):
+    return f"--pretrain-data {input.data}" if "data" in input.keys() else ""
+
+
+def get_tokenizer_option(wildcards, input):
+    return f"--tokenizer {input.tokenizer}" if "tokenizer" in input.keys() else ""
+
+
+def get_hf_option(wildcards):
+    hf = config["models"][wildcards.model]["hf_id"]
+    return f"--hf-id {hf}" if hf else ""
+
+
+def get_train_input(wildcards):
+    mode, base = RECEIVERS[wildcards.receiver]
+    inputs = {
+        "base": f"results/{RUN}/models/{base}",
+        "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
+    }
+    if mode == "interlat":
+        inputs["latents"] = get_latents(wildcards)
+    return inputs
+
+
+def get_train_mode(wildcards):
+    return RECEIVERS[wildcards.receiver][0]
+
+
+def get_latents_options(wildcards, input):
+    return " ".join(f"--latents {p}" for p in input.get("latents", []))
+
+
+def get_launcher(wildcards, resources):
+    """torchrun for multi-process engines (process count from the rule's resources)."""
+    nproc = max(int(resources.get("gpu", 0)), int(config["train"]["nproc"]))
+    if config["train"]["engine"] == "single" or nproc <= 1:
+        return ""
+    return f"torchrun --standalone --nproc_per_node={nproc} --no-python"
+
+
+def get_eval_input(wildcards):
+    receiver = RECEIVER_OF_VARIANT.get(wildcards.variant, "interlat")
+    return {
+        "receiver": f"results/{RUN}/train/{wildcards.benchmark}/{receiver}",
+        "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
+        "latents": get_latents(wildcards),
+    }
+
+
+def get_seeds(wildcards=None):
+    return ",".join(str(s) for s in config["seeds"])
+
+
+def get_evaluations(wildcards):
+    return expand(
+        "results/{run}/evaluate/{benchmark}/{variant}.parquet",
+        run=RUN,
+        benchmark=config["benchmarks"],
+        variant=config["evaluate"]["variants"],
+    )
+
+
+def get_train_logs(wildcards):
+    return expand(
+        "results/{run}/train/{benchmark}/{receiver}.csv",
+        run=RUN,
+        benchmark=config["benchmarks"],
+        receiver=get_receivers(),
+    )
+
+
+def get_final_outputs():
+    return [f"results/{RUN}/tables"]
+
+
+def write_run_config():
+    """The merged, defaulted config of this run (as Nextstrain's rules/config.smk does)."""
+    path = f"results/{RUN}/run_config.yaml"
+    text = yaml.safe_dump(dict(config), sort_keys=True)
+    if os.path.exists(path) and open(path).read() == text:
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+write_run_config()

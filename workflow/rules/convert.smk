@@ -1,0 +1,34 @@
+"""Conversion: join messages with ground truth by task_id into conversations (polars).
+
+REQUIRED INPUTS: results/<run>/latents/<benchmark>/sender/<subject>/ (all subjects),
+    results/<run>/data/<benchmark>/
+OUTPUTS: results/<run>/convert/<benchmark>/{train,test}.jsonl, rejects.csv
+"""
+
+
+rule convert:
+    input:
+        latents=get_latents,
+        data="results/{run}/data/{benchmark}",
+    output:
+        directory("results/{run}/convert/{benchmark}"),
+    log:
+        "logs/{run}/convert/{benchmark}.log",
+    benchmark:
+        "benchmarks/{run}/convert/{benchmark}.tsv"
+    params:
+        latents=get_latents_options,
+        strict=lambda wildcards: "--strict" if config["convert"]["strict"] else "--no-strict",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        r"""
+        interlat convert \
+            {params.latents} \
+            --data {input.data:q} \
+            {params.strict} \
+            --out {output:q} \
+            > {log:q} 2>&1
+        """

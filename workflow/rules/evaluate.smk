@@ -1,0 +1,45 @@
+"""Evaluation: one job per message variant, every configured seed, symbolic grading.
+
+REQUIRED INPUTS: results/<run>/train/<benchmark>/<receiver>/, results/<run>/convert/<benchmark>/,
+    results/<run>/latents/<benchmark>/sender/<subject>/
+OUTPUTS: results/<run>/evaluate/<benchmark>/<variant>.parquet (per-example records)
+Resumable chunks: work/<run>/evaluate/<benchmark>/<variant>/
+"""
+
+
+rule evaluate:
+    input:
+        unpack(get_eval_input),
+    output:
+        "results/{run}/evaluate/{benchmark}/{variant}.parquet",
+    log:
+        "logs/{run}/evaluate/{benchmark}/{variant}.log",
+    benchmark:
+        "benchmarks/{run}/evaluate/{benchmark}/{variant}.tsv"
+    params:
+        latents=get_latents_options,
+        work="work/{run}/evaluate/{benchmark}/{variant}",
+        seeds=get_seeds,
+        temperature=lookup(dpath="evaluate/temperature", within=config),
+        max_new_tokens=lookup(dpath="evaluate/max_new_tokens", within=config),
+        batch_size=lookup(dpath="evaluate/batch_size", within=config),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    shell:
+        r"""
+        interlat --threads {threads} evaluate \
+            --benchmark {wildcards.benchmark} \
+            --receiver {input.receiver:q} \
+            --conversations {input.conversations:q}/test.jsonl \
+            {params.latents} \
+            --variant {wildcards.variant} \
+            --seeds {params.seeds} \
+            --temperature {params.temperature} \
+            --max-new-tokens {params.max_new_tokens} \
+            --batch-size {params.batch_size} \
+            --work-dir {params.work:q} \
+            --out {output:q} \
+            > {log:q} 2>&1
+        """

@@ -1,0 +1,77 @@
+"""Models: the embedded tokenizer, tiny Qwen2/LLaMA models (the sender pretrained), or downloads.
+
+REQUIRED INPUTS: results/<run>/data/<benchmark>/ (tokenizer corpus, sender pretraining pairs)
+OUTPUTS: results/<run>/models/tokenizer/, results/<run>/models/{sender,receiver,llama}/
+"""
+
+
+rule tokenizer:
+    input:
+        data=expand("results/{{run}}/data/{benchmark}", benchmark=config["benchmarks"][0]),
+    output:
+        directory("results/{run}/models/tokenizer"),
+    log:
+        "logs/{run}/models/tokenizer.log",
+    benchmark:
+        "benchmarks/{run}/models/tokenizer.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        r"""
+        interlat tokenizer \
+            --data {input.data:q} \
+            --out {output:q} \
+            > {log:q} 2>&1
+        """
+
+
+rule models:
+    input:
+        unpack(get_model_input),
+    output:
+        directory("results/{run}/models/{model}"),
+    log:
+        "logs/{run}/models/{model}.log",
+    benchmark:
+        "benchmarks/{run}/models/{model}.tsv"
+    wildcard_constraints:
+        model="sender|receiver|llama",
+    params:
+        hf=get_hf_option,
+        tokenizer=get_tokenizer_option,
+        pretrain_data=get_pretrain_data_option,
+        arch=get_model_param("arch"),
+        hidden_size=get_model_param("hidden_size"),
+        layers=get_model_param("layers"),
+        heads=get_model_param("heads"),
+        kv_heads=get_model_param("kv_heads"),
+        intermediate_size=get_model_param("intermediate_size"),
+        pretrain_steps=get_model_param("pretrain_steps"),
+        batch_size=get_model_param("batch_size"),
+        lr=get_model_param("lr"),
+        seed=get_model_param("seed"),
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    shell:
+        r"""
+        interlat --threads {threads} models \
+            {params.hf} \
+            {params.tokenizer} \
+            {params.pretrain_data} \
+            --arch {params.arch} \
+            --hidden-size {params.hidden_size} \
+            --layers {params.layers} \
+            --heads {params.heads} \
+            --kv-heads {params.kv_heads} \
+            --intermediate-size {params.intermediate_size} \
+            --pretrain-steps {params.pretrain_steps} \
+            --batch-size {params.batch_size} \
+            --lr {params.lr} \
+            --seed {params.seed} \
+            --out {output:q} \
+            > {log:q} 2>&1
+        """

@@ -1,0 +1,76 @@
+"""Receiver training: interlat (latents), cot_full (plan text), no_cot (no plan), cross_family.
+
+REQUIRED INPUTS: results/<run>/models/{receiver,llama}/, results/<run>/convert/<benchmark>/,
+    results/<run>/latents/<benchmark>/sender/<subject>/
+OUTPUTS: results/<run>/train/<benchmark>/<receiver>/ (checkpoint), <receiver>.csv (loss log)
+Resumable training state: work/<run>/train/<benchmark>/<receiver>/
+"""
+
+
+rule train:
+    input:
+        unpack(get_train_input),
+    output:
+        ckpt=directory("results/{run}/train/{benchmark}/{receiver}"),
+        log_csv="results/{run}/train/{benchmark}/{receiver}.csv",
+    log:
+        "logs/{run}/train/{benchmark}/{receiver}.log",
+    benchmark:
+        "benchmarks/{run}/train/{benchmark}/{receiver}.tsv"
+    params:
+        launcher=get_launcher,
+        mode=get_train_mode,
+        latents=get_latents_options,
+        work="work/{run}/train/{benchmark}/{receiver}",
+        steps=lookup(dpath="train/steps", within=config),
+        batch_size=lookup(dpath="train/batch_size", within=config),
+        lr=lookup(dpath="train/lr", within=config),
+        warmup_ratio=lookup(dpath="train/warmup_ratio", within=config),
+        weight_decay=lookup(dpath="train/weight_decay", within=config),
+        max_grad_norm=lookup(dpath="train/max_grad_norm", within=config),
+        prepended_length=lookup(dpath="train/prepended_length", within=config),
+        margin=lookup(dpath="train/margin", within=config),
+        contrast=lambda wildcards: "--contrast" if config["train"]["contrast"] else "--no-contrast",
+        curriculum=lookup(dpath="train/curriculum", within=config),
+        ramp_start=lookup(dpath="train/ramp_start", within=config),
+        engine=lookup(dpath="train/engine", within=config),
+        deepspeed_config=lookup(dpath="train/deepspeed_config", within=config),
+        checkpointing=lambda wildcards: (
+            "--gradient-checkpointing"
+            if config["train"]["gradient_checkpointing"]
+            else "--no-gradient-checkpointing"
+        ),
+        checkpoint_every=lookup(dpath="train/checkpoint_every", within=config),
+        seed=lookup(dpath="train/seed", within=config),
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    shell:
+        r"""
+        {params.launcher} interlat --threads {threads} train \
+            --base {input.base:q} \
+            --conversations {input.conversations:q}/train.jsonl \
+            {params.latents} \
+            --mode {params.mode} \
+            --steps {params.steps} \
+            --batch-size {params.batch_size} \
+            --lr {params.lr} \
+            --warmup-ratio {params.warmup_ratio} \
+            --weight-decay {params.weight_decay} \
+            --max-grad-norm {params.max_grad_norm} \
+            --prepended-length {params.prepended_length} \
+            --margin {params.margin} \
+            {params.contrast} \
+            --curriculum {params.curriculum} \
+            --ramp-start {params.ramp_start} \
+            --engine {params.engine} \
+            --deepspeed-config {params.deepspeed_config:q} \
+            {params.checkpointing} \
+            --checkpoint-every {params.checkpoint_every} \
+            --seed {params.seed} \
+            --work-dir {params.work:q} \
+            --log-csv {output.log_csv:q} \
+            --out {output.ckpt:q} \
+            > {log:q} 2>&1
+        """
