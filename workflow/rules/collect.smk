@@ -16,20 +16,22 @@ rule collect:
         "logs/{run}/collect/{benchmark}/{subject}.log",
     benchmark:
         "benchmarks/{run}/collect/{benchmark}/{subject}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
     params:
         work="work/{run}/collect/{benchmark}/{subject}",
         sender_id=lookup(dpath="models/sender/id", within=config),
         batch_size=lookup(dpath="collect/batch_size", within=config),
-        temperature=lambda wildcards: config["collect"]["temperature"][wildcards.benchmark],
+        temperature=lambda wildcards: config["collect"]["temperature"][
+            wildcards.benchmark
+        ],
         top_p=lookup(dpath="collect/top_p", within=config),
         top_k=lookup(dpath="collect/top_k", within=config),
         max_new_tokens=lookup(dpath="collect/max_new_tokens", within=config),
         dtype=lookup(dpath="collect/dtype", within=config),
         seed=lookup(dpath="collect/seed", within=config),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=240,
     shell:
         r"""
         interlat --threads {threads} collect \
@@ -47,5 +49,5 @@ rule collect:
             --seed {params.seed} \
             --work-dir {params.work:q} \
             --out {output:q} \
-            > {log:q} 2>&1
+            >{log:q} 2>&1
         """

@@ -6,13 +6,16 @@ No rules here (the linter flags rules and functions mixed in one file).
 import yaml
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
 RUN = config["run"]
 
 #: variants that need their own receiver; every other variant uses the interlat receiver
-RECEIVER_OF_VARIANT = {"cot_full": "cot_full", "no_cot": "no_cot", "cross_family": "cross_family"}
+RECEIVER_OF_VARIANT = {
+    "cot_full": "cot_full",
+    "no_cot": "no_cot",
+    "cross_family": "cross_family",
+}
 #: receiver -> (training mode, base model)
 RECEIVERS = {
     "interlat": ("interlat", "receiver"),
@@ -52,7 +55,13 @@ def get_latents(wildcards):
 
 def get_receivers():
     """Receivers the configured variants need (always the interlat receiver)."""
-    return sorted({"interlat"} | {RECEIVER_OF_VARIANT.get(v, "interlat") for v in config["evaluate"]["variants"]})
+    return sorted(
+        {"interlat"}
+        | {
+            RECEIVER_OF_VARIANT.get(v, "interlat")
+            for v in config["evaluate"]["variants"]
+        }
+    )
 
 
 def get_models():

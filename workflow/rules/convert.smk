@@ -16,13 +16,15 @@ rule convert:
         "logs/{run}/convert/{benchmark}.log",
     benchmark:
         "benchmarks/{run}/convert/{benchmark}.tsv"
-    params:
-        latents=get_latents_options,
-        strict=lambda wildcards: "--strict" if config["convert"]["strict"] else "--no-strict",
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        latents=get_latents_options,
+        strict=lambda wildcards: (
+            "--strict" if config["convert"]["strict"] else "--no-strict"
+        ),
     shell:
         r"""
         interlat convert \
@@ -30,5 +32,5 @@ rule convert:
             --data {input.data:q} \
             {params.strict} \
             --out {output:q} \
-            > {log:q} 2>&1
+            >{log:q} 2>&1
         """

@@ -12,6 +12,10 @@ rule data:
         "logs/{run}/data/{benchmark}.log",
     benchmark:
         "benchmarks/{run}/data/{benchmark}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
     params:
         source=lambda wildcards: config["data"][wildcards.benchmark]["source"],
         dataset_id=lambda wildcards: config["data"][wildcards.benchmark]["dataset_id"],
@@ -20,10 +24,6 @@ rule data:
         n_test=lambda wildcards: config["data"][wildcards.benchmark]["n_test"],
         max_test=lambda wildcards: config["data"][wildcards.benchmark]["max_test"],
         seed=lambda wildcards: config["data"][wildcards.benchmark]["seed"],
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
     shell:
         r"""
         interlat data \
@@ -36,5 +36,5 @@ rule data:
             --max-test {params.max_test} \
             --seed {params.seed} \
             --out {output:q} \
-            > {log:q} 2>&1
+            >{log:q} 2>&1
         """

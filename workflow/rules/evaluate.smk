@@ -16,6 +16,10 @@ rule evaluate:
         "logs/{run}/evaluate/{benchmark}/{variant}.log",
     benchmark:
         "benchmarks/{run}/evaluate/{benchmark}/{variant}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
     params:
         latents=get_latents_options,
         work="work/{run}/evaluate/{benchmark}/{variant}",
@@ -23,10 +27,6 @@ rule evaluate:
         temperature=lookup(dpath="evaluate/temperature", within=config),
         max_new_tokens=lookup(dpath="evaluate/max_new_tokens", within=config),
         batch_size=lookup(dpath="evaluate/batch_size", within=config),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=240,
     shell:
         r"""
         interlat --threads {threads} evaluate \
@@ -41,5 +41,5 @@ rule evaluate:
             --batch-size {params.batch_size} \
             --work-dir {params.work:q} \
             --out {output:q} \
-            > {log:q} 2>&1
+            >{log:q} 2>&1
         """

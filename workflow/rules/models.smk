@@ -7,7 +7,9 @@ OUTPUTS: results/<run>/models/tokenizer/, results/<run>/models/{sender,receiver,
 
 rule tokenizer:
     input:
-        data=expand("results/{{run}}/data/{benchmark}", benchmark=config["benchmarks"][0]),
+        data=expand(
+            "results/{{run}}/data/{benchmark}", benchmark=config["benchmarks"][0]
+        ),
     output:
         directory("results/{run}/models/tokenizer"),
     log:
@@ -23,7 +25,7 @@ rule tokenizer:
         interlat tokenizer \
             --data {input.data:q} \
             --out {output:q} \
-            > {log:q} 2>&1
+            >{log:q} 2>&1
         """
 
 
@@ -38,6 +40,10 @@ rule models:
         "benchmarks/{run}/models/{model}.tsv"
     wildcard_constraints:
         model="sender|receiver|llama",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
     params:
         hf=get_hf_option,
         tokenizer=get_tokenizer_option,
@@ -52,10 +58,6 @@ rule models:
         batch_size=get_model_param("batch_size"),
         lr=get_model_param("lr"),
         seed=get_model_param("seed"),
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=120,
     shell:
         r"""
         interlat --threads {threads} models \
@@ -73,5 +75,5 @@ rule models:
             --lr {params.lr} \
             --seed {params.seed} \
             --out {output:q} \
-            > {log:q} 2>&1
+            >{log:q} 2>&1
         """

@@ -21,18 +21,22 @@ rule tables:
         "logs/{run}/tables.log",
     benchmark:
         "benchmarks/{run}/tables.tsv"
-    params:
-        evaluations=lambda wildcards, input: " ".join(f"--evaluations {p}" for p in input.evaluations),
-        train_logs=lambda wildcards, input: " ".join(f"--train-logs {p}" for p in input.train_logs),
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        evaluations=lambda wildcards, input: " ".join(
+            f"--evaluations {p}" for p in input.evaluations
+        ),
+        train_logs=lambda wildcards, input: " ".join(
+            f"--train-logs {p}" for p in input.train_logs
+        ),
     shell:
         r"""
         interlat tables \
             {params.evaluations} \
             {params.train_logs} \
             --out {output:q} \
-            > {log:q} 2>&1
+            >{log:q} 2>&1
         """

@@ -17,6 +17,10 @@ rule train:
         "logs/{run}/train/{benchmark}/{receiver}.log",
     benchmark:
         "benchmarks/{run}/train/{benchmark}/{receiver}.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=600,
     params:
         launcher=get_launcher,
         mode=get_train_mode,
@@ -30,7 +34,9 @@ rule train:
         max_grad_norm=lookup(dpath="train/max_grad_norm", within=config),
         prepended_length=lookup(dpath="train/prepended_length", within=config),
         margin=lookup(dpath="train/margin", within=config),
-        contrast=lambda wildcards: "--contrast" if config["train"]["contrast"] else "--no-contrast",
+        contrast=lambda wildcards: (
+            "--contrast" if config["train"]["contrast"] else "--no-contrast"
+        ),
         curriculum=lookup(dpath="train/curriculum", within=config),
         ramp_start=lookup(dpath="train/ramp_start", within=config),
         engine=lookup(dpath="train/engine", within=config),
@@ -42,10 +48,6 @@ rule train:
         ),
         checkpoint_every=lookup(dpath="train/checkpoint_every", within=config),
         seed=lookup(dpath="train/seed", within=config),
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=600,
     shell:
         r"""
         {params.launcher} interlat --threads {threads} train \
@@ -72,5 +74,5 @@ rule train:
             --work-dir {params.work:q} \
             --log-csv {output.log_csv:q} \
             --out {output.ckpt:q} \
-            > {log:q} 2>&1
+            >{log:q} 2>&1
         """
