@@ -425,13 +425,11 @@ def tables(evaluations, train_logs, out):
     click.echo((out / "table2_math.md").read_text(), err=True)
 
 
-def _register_optional() -> None:
-    """Attach command groups that live in their own modules (benchmarks)."""
-    try:
-        from interlat.bench.commands import bench
-    except ImportError:
-        return
+def _register_groups() -> None:
+    """Attach the command groups that live in their own modules (benchmarks)."""
+    from interlat.bench.commands import bench
+
     main.add_command(bench)
 
 
-_register_optional()
+_register_groups()

@@ -6,6 +6,7 @@ chat-formatted (planner prompt -> reference plan) conversations.
 """
 
 import logging
+import math
 import random
 
 import torch
@@ -37,7 +38,10 @@ def pretrain(
     rng = random.Random(seed)
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    warm = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, 0.5 * (1 + math.cos(math.pi * s / steps)))
+    )
     model.train()
     losses = []
     for _ in (bar := tqdm(range(steps), desc="pretrain", mininterval=2.0)):

@@ -190,6 +190,7 @@ class Trainer:
             neg.append((s + rng.randint(1, G - 1)) % G)
         neg = torch.tensor(neg)
         batch["neg_H"], batch["neg_len"] = H[neg], H_len[neg]
+        self.last_negatives = [self.samples[gidx[n]].task_id for n in neg.tolist()]
         g = torch.Generator().manual_seed(hash((self.cfg.seed, step, self.rank)) % (2**31))
         L = int(batch["H_len"].max().clamp(max=self.cfg.prepended_length).item())
         batch["neg_noise"] = 0.01 * torch.randn(len(slots), max(L, 1), H.shape[-1], generator=g)
@@ -205,7 +206,9 @@ class Trainer:
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.mode}", disable=self.rank != 0, mininterval=2.0)
         self.engine.train()
         while self.step < cfg.steps:
-            batch, _ = self.make_batch(self.step)
+            self.last_negatives = []
+            batch, mine = self.make_batch(self.step)
+            self.trace(mine)
             out = self.engine(batch)
             if cfg.engine == "deepspeed":
                 self.engine.backward(out["loss"])
@@ -227,6 +230,14 @@ class Trainer:
                 self.save_state(rows)
         bar.close()
         self.rows = rows
+
+    def trace(self, mine: list[int]) -> None:
+        """Append this rank's task ids (and negatives' ids) for the step: which data each rank saw."""
+        rec = {"step": self.step, "rank": self.rank, "tasks": [self.samples[i].task_id for i in mine],
+               "negatives": self.last_negatives}
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.work_dir / f"trace-rank{self.rank}.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
 
     def read_log(self, log_path: Path) -> list[dict]:
         path = self.work_dir / "log.json"
