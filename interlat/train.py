@@ -49,7 +49,7 @@ class TrainConfig:
     curriculum: str = "ramp_to_pure"  # uniform | ramp_to_pure
     ramp_start: float = 0.5
     engine: str = "single"  # single | ddp | deepspeed
-    deepspeed_config: str | None = None
+    deepspeed_config: str | None = "config/deepspeed/zero2.json"
     gradient_checkpointing: bool = False
     checkpoint_every: int = 200
     adapter_heads: int = 8

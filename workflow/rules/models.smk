@@ -40,7 +40,7 @@ rule models:
         "benchmarks/{run}/models/{model}.tsv"
     wildcard_constraints:
         model="sender|receiver|llama",
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,

@@ -17,7 +17,7 @@ rule train:
         "logs/{run}/train/{benchmark}/{receiver}.log",
     benchmark:
         "benchmarks/{run}/train/{benchmark}/{receiver}.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=600,

@@ -1,0 +1,129 @@
+"""The real Snakemake workflow on config/test.yaml, in a fresh copy of the repository (e2e).
+
+One module-scoped run; the tests then check the outputs, the table's shape, a no-op rerun,
+incremental reruns (`snakemake -n` job lists) and the HTML report.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+BIN = Path(sys.executable).parent
+VARIANTS = yaml.safe_load((REPO / "config/test.yaml").read_text())["evaluate"]["variants"]
+
+
+def copy_repo(dest: Path) -> Path:
+    """The tracked and untracked-but-not-ignored files of the repository, copied to `dest`."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for f in files:
+        if (REPO / f).is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, dest / f)
+    return dest
+
+
+def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    cmd = [str(BIN / "snakemake"), "--cores", "2", "--configfile", "config/test.yaml", *args]
+    out = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
+    return out
+
+
+def planned_jobs(out: subprocess.CompletedProcess) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    block = text.split("Job stats:")[1]
+    jobs = {}
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        if m.group(1) != "total":
+            jobs[m.group(1)] = int(m.group(2))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    work = copy_repo(tmp_path_factory.mktemp("wf"))
+    smk(work)
+    return work
+
+
+def test_every_expected_output_exists(finished):
+    r = finished / "results/test"
+    expected = [
+        "data/math/train.jsonl", "data/math/test.jsonl", "models/tokenizer/tokenizer.json",
+        "models/sender/model.safetensors", "models/receiver/model.safetensors",
+        "latents/math/sender/algebra/manifest.json", "latents/math/sender/prealgebra/manifest.json",
+        "convert/math/train.jsonl", "convert/math/test.jsonl", "convert/math/rejects.csv",
+        *[f"train/math/{r}/{f}" for r in ("interlat", "cot_full", "no_cot") for f in ("adapter.safetensors", "interlat.json", "model.safetensors")],
+        *[f"train/math/{r}.csv" for r in ("interlat", "cot_full", "no_cot")],
+        *[f"evaluate/math/{v}.parquet" for v in VARIANTS],
+        "tables/table2_math.csv", "tables/table2_math.md", "tables/math_subjects.csv",
+        "tables/accuracy.png", "tables/training.png",
+    ]
+    missing = [e for e in expected if not (r / e).exists()]
+    assert not missing, missing
+    for rule in ("data", "collect", "train", "evaluate", "tables"):
+        assert list((finished / "logs/test").rglob("*.log")), rule
+    assert list((finished / "benchmarks/test").rglob("*.tsv"))
+
+
+def test_accuracy_table_has_one_row_per_variant(finished):
+    t = pl.read_csv(finished / "results/test/tables/table2_math.csv")
+    assert t["variant"].to_list() == VARIANTS
+    for scope in ("overall", "level3", "level4", "level5"):
+        for stat in ("mean", "std", "lo", "hi", "n"):
+            assert f"{scope}_{stat}" in t.columns
+    assert ((t["overall_mean"] >= 0) & (t["overall_mean"] <= 100)).all()
+    records = pl.read_parquet(finished / "results/test/evaluate/math/interlat.parquet")
+    assert {"task_id", "variant", "seed", "prediction", "extracted", "correct", "n_tokens"} <= set(records.columns)
+
+
+def test_rerun_is_a_no_op(finished):
+    out = smk(finished, "-n")
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
+def test_changed_evaluation_parameter_reruns_only_evaluation_and_tables(finished, tmp_path):
+    override = tmp_path / "override.yaml"
+    override.write_text("evaluate: {temperature: 0.5}\n")
+    out = smk(finished, "-n", "--configfile", "config/test.yaml", str(override))
+    assert planned_jobs(out) == {"evaluate": len(VARIANTS), "tables": 1, "all": 1}
+
+
+def test_changed_sender_parameter_reruns_collection_onwards(finished, tmp_path):
+    override = tmp_path / "override.yaml"
+    override.write_text("collect: {top_p: 0.8}\n")
+    jobs = planned_jobs(smk(finished, "-n", "--configfile", "config/test.yaml", str(override)))
+    assert set(jobs) == {"collect", "convert", "train", "evaluate", "tables", "all"}
+    assert jobs["collect"] == 2
+
+
+def test_touching_docs_reruns_nothing(finished):
+    (finished / "docs").mkdir(exist_ok=True)
+    (finished / "docs/touched.md").write_text("x\n")
+    assert planned_jobs(smk(finished, "-n")) == {}
+
+
+def test_report_renders(finished):
+    smk(finished, "--report", "results/report.html")
+    html = (finished / "results/report.html").read_text(errors="replace")
+    assert "table2_math" in html and len(html) > 10_000
