@@ -3,6 +3,8 @@
 No rules here (the linter flags rules and functions mixed in one file).
 """
 
+import re
+
 import yaml
 from snakemake.utils import validate
 
@@ -26,7 +28,7 @@ RECEIVERS = {
 
 
 wildcard_constraints:
-    run=RUN,
+    run=re.escape(RUN),
     benchmark="|".join(config["benchmarks"]),
     subject="[a-z_]+",
     model="tokenizer|sender|receiver|llama",
