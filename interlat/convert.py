@@ -1,5 +1,10 @@
 """Conversion: join latent records with ground truth by task_id into conversations (METHOD.md section 2).
 
+Every conversation opens with the receiver's first human turn (the task, the plan sentence
+and the marker); the turns after it come from the benchmark's ground truth, one small
+function per benchmark (`TURNS`): MATH, one gpt turn with the solution; ALFWorld, the
+expert's alternating gpt "Thought/Action" and human "Observation" turns.
+
 polars does the join on the shard index (every column but the hidden states, which stay in
 the shards and are referenced by task_id). Every join failure is counted and reported by
 id: a task without a message, a message without a task, duplicate ids, a hidden size that
@@ -31,37 +36,67 @@ def find_rejects(index: pl.DataFrame, truth: pl.DataFrame, hidden_size: int) -> 
     return pl.concat([p.cast(REJECT_SCHEMA) for p in problems]).unique(maintain_order=True).sort("task_id")
 
 
-def conversations(index: pl.DataFrame, truth: pl.DataFrame) -> list[dict]:
+def math_turns(row: dict) -> list[dict]:
+    """MATH: the solution (with its final \\boxed{}) as the one assistant turn."""
+    return [{"from": "gpt", "value": row["solution"]}]
+
+
+def alfworld_turns(row: dict) -> list[dict]:
+    """ALFWorld: the expert trajectory, gpt and human turns alternating, first and last gpt."""
+    turns = [{"from": t["from"], "value": t["value"]} for t in row["trajectory"] or []]
+    roles = [t["from"] for t in turns]
+    if not turns or roles[-1] != "gpt" or any(r != ("gpt", "human")[i % 2] for i, r in enumerate(roles)):
+        raise InterlatError(
+            f"task_id {row['task_id']}: field \"trajectory\": {roles[:6]}..., expected alternating gpt/human turns "
+            "from gpt to gpt"
+        )
+    return turns
+
+
+#: benchmark -> the turns after the first human turn
+TURNS = {"math": math_turns, "alfworld": alfworld_turns}
+#: benchmark -> ground-truth columns carried into the conversation records as they are
+CARRIED = {"math": (), "alfworld": ("game",)}
+#: benchmark -> ground-truth columns the turns are built from
+SOURCES = {"math": ("solution",), "alfworld": ("trajectory",)}
+
+
+def truth_columns(benchmark: str) -> list[str]:
+    """The ground-truth columns `convert` needs for `benchmark`."""
+    return ["task_id", "problem", "subject", "level", *SOURCES[benchmark], *CARRIED[benchmark]]
+
+
+def conversations(index: pl.DataFrame, truth: pl.DataFrame, benchmark: str = "math") -> list[dict]:
     """Joined rows as conversation records (`id`, `conversations`, plus task metadata)."""
     joined = index.select("task_id", "plan", "split").join(truth, on="task_id", how="inner").sort("task_id")
     out = []
     for row in joined.iter_rows(named=True):
-        out.append(
-            {
-                "id": row["task_id"],
-                "task": row["problem"],
-                "plan": row["plan"],
-                "subject": row["subject"],
-                "level": row["level"],
-                "split": row["split"],
-                "conversations": [
-                    {"from": "human", "value": receiver_first_turn(row["problem"])},
-                    {"from": "gpt", "value": row["solution"]},
-                ],
-            }
-        )
+        record = {
+            "id": row["task_id"],
+            "task": row["problem"],
+            "plan": row["plan"],
+            "subject": row["subject"],
+            "level": row["level"],
+            "split": row["split"],
+            "conversations": [{"from": "human", "value": receiver_first_turn(row["problem"])}, *TURNS[benchmark](row)],
+        }
+        out.append(record | {k: row[k] for k in CARRIED[benchmark]})
     return out
 
 
-def convert(index: pl.DataFrame, truth: pl.DataFrame, *, hidden_size: int, strict: bool, where: str):
+def convert(index: pl.DataFrame, truth: pl.DataFrame, *, hidden_size: int, strict: bool, where: str, benchmark: str = "math"):
     """(conversations, rejects); with `strict`, the first reject is an error naming its id."""
+    if benchmark not in TURNS:
+        raise InterlatError(f"{where}: benchmark {benchmark!r}: expected one of {', '.join(TURNS)}")
     rejects = find_rejects(index, truth, hidden_size)
     if strict and rejects.height:
         first = rejects.row(0, named=True)
+        counts = rejects.group_by("reason").len().sort("reason")
+        summary = ", ".join(f"{n} {reason}" for reason, n in counts.iter_rows())
         raise InterlatError(
-            f"{where}: task_id {first['task_id']}: {first['reason']} ({rejects.height} problems in all)"
+            f"{where}: task_id {first['task_id']}: {first['reason']} ({rejects.height} problems: {summary})"
         )
     bad = rejects["task_id"].to_list()
     good_index = index.filter(~pl.col("task_id").is_in(bad))
     good_truth = truth.filter(~pl.col("task_id").is_in(bad))
-    return conversations(good_index, good_truth), rejects
+    return conversations(good_index, good_truth, benchmark), rejects

@@ -39,5 +39,9 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
             "--batch-size", 8, "--max-new-tokens", 12, "--work-dir", root / "work" / "collect",
             "--out", p["latents"])
     run_cli("convert", "--latents", p["latents"], "--data", p["data"], "--no-strict", "--out", p["convert"])
+    p["receiver_ckpt"] = root / "receiver_ckpt"
+    run_cli("train", "--base", p["receiver"], "--conversations", p["convert"] / "train.jsonl",
+            "--latents", p["latents"], "--steps", 2, "--batch-size", 2, "--prepended-length", 16,
+            "--work-dir", root / "work" / "train", "--log-csv", root / "train.csv", "--out", p["receiver_ckpt"])
     p["root"] = root
     return p
