@@ -8,10 +8,12 @@ file, row and field (`InterlatError`); outputs are written to temporary paths an
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import click
 
+from interlat.data.alfworld_scenes import TASK_TYPES as ALFWORLD_TASK_TYPES
 from interlat.errors import InterlatError
 
 log = logging.getLogger("interlat")
@@ -65,21 +67,47 @@ def load_tasks(data_dir: Path) -> list[dict]:
 
 # ---------------------------------------------------------------------------- data
 @main.command()
-@opt("--benchmark", type=click.Choice(["math"]), default="math", help="Benchmark to make or download.")
-@opt("--source", default="generated", help="'generated' (embedded, offline), 'hf' (download with datasets) or a local PATH.")
+@opt("--benchmark", type=click.Choice(["math", "alfworld"]), default="math", help="Benchmark to make or download.")
+@opt("--source", default="generated", help="'generated' (embedded, offline), 'hf' (MATH: download with datasets), 'official' (ALFWorld: the release) or a local PATH.")
 @opt("--dataset-id", default="EleutherAI/hendrycks_math", help="Hugging Face dataset id for --source hf.")
-@opt("--subjects", default="algebra,prealgebra", help="Comma-separated subject slugs (hendrycks MATH config names).")
-@opt("--n-train", type=click.IntRange(1), default=400, help="Generated problems per subject, train split.")
-@opt("--n-test", type=click.IntRange(1), default=60, help="Generated problems per subject, test split.")
-@opt("--max-test", type=click.IntRange(0), default=0, help="Keep at most this many test tasks per subject (0: all).")
+@opt("--subjects", default="algebra,prealgebra", help="MATH: comma-separated subject slugs (hendrycks MATH config names).")
+@opt("--task-types", default=",".join(ALFWORLD_TASK_TYPES), help="ALFWorld: comma-separated task types.")
+@opt("--n-train", type=click.IntRange(1), default=400, help="Generated problems per subject (ALFWorld: games per task type), train split.")
+@opt("--n-test", type=click.IntRange(1), default=60, help="MATH: generated problems per subject, test split.")
+@opt("--n-valid-seen", type=click.IntRange(1), default=2, help="ALFWorld: generated valid_seen games per task type.")
+@opt("--n-valid-unseen", type=click.IntRange(1), default=2, help="ALFWorld: generated valid_unseen games per task type.")
+@opt("--max-train", type=click.IntRange(0), default=0, help="ALFWorld: keep at most this many train games per task type (0: all).")
+@opt("--max-test", type=click.IntRange(0), default=0, help="Keep at most this many test tasks per subject (ALFWorld: per task type and split; 0: all).")
+@opt("--max-steps", type=click.IntRange(4), default=20, help="ALFWorld: generated games are solved by the expert within 3/4 of this many steps.")
+@opt("--expert", type=click.Choice(["handcoded", "planner"]), default="handcoded", help="ALFWorld: expert of the training trajectories.")
+@opt("--alfworld-data", default=None, help="ALFWorld --source official: the $ALFWORLD_DATA folder (downloaded there unless it holds json_2.1.1/).")
+@opt("--workers", type=click.IntRange(1), default=1, help="ALFWorld: processes generating games and replaying the expert.")
 @opt("--seed", type=int, default=0, help="Random seed.")
-@opt("--out", type=click.Path(path_type=Path), required=True, help="Output folder (train.jsonl, test.jsonl).")
-def data(benchmark, source, dataset_id, subjects, n_train, n_test, max_test, seed, out):
-    """Make or download a benchmark as MATH-format records.
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output folder (train.jsonl, test.jsonl; ALFWorld also the games).")
+def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n_valid_seen, n_valid_unseen, max_train, max_test, max_steps, expert, alfworld_data, workers, seed, out):
+    """Make or download a benchmark as records (MATH-format problems, or ALFWorld games).
 
     Example: interlat data --source generated --seed 0 --out results/default/data/math
+
+    Example: interlat data --benchmark alfworld --source generated --n-train 10 --out results/default/data/alfworld
     """
     from interlat.atomic import atomic_dir, write_jsonl
+
+    if benchmark == "alfworld":
+        from interlat.data import alfworld_records
+
+        types = [t.strip() for t in task_types.split(",") if t.strip()]
+        with atomic_dir(out) as tmp:
+            records = alfworld_records.build(
+                tmp, source=source, task_types=types, n_train=n_train, n_valid_seen=n_valid_seen,
+                n_valid_unseen=n_valid_unseen, max_train=max_train, max_test=max_test, max_steps=max_steps,
+                expert=expert, alfworld_data=alfworld_data, seed=seed, workers=workers,
+            )  # fmt: skip
+            train = sorted((r for r in records if r["split"] == "train"), key=lambda r: r["task_id"])
+            write_jsonl(tmp / "train.jsonl", train)
+            write_jsonl(tmp / "test.jsonl", sorted((r for r in records if r["split"] != "train"), key=lambda r: r["task_id"]))
+        click.echo(f"{len(records)} ALFWorld games ({len(train)} train) -> {out}", err=True)
+        return
     from interlat.data import math_generated, math_records
 
     slugs = [s.strip() for s in subjects.split(",") if s.strip()]
@@ -109,20 +137,32 @@ def data(benchmark, source, dataset_id, subjects, n_train, n_test, max_test, see
 
 
 # ---------------------------------------------------------------------------- tokenizer
+def record_text(r: dict) -> str:
+    """All text of a benchmark record: task, plan, solution and (ALFWorld) the expert's turns."""
+    parts = [str(r.get(k, "")) for k in ("problem", "plan", "solution")]
+    return " ".join(parts + [t["value"] for t in r.get("trajectory", [])])
+
+
 @main.command()
-@opt("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Benchmark folder from `interlat data`.")
+@opt("--data", "data_dirs", type=click.Path(exists=True, file_okay=False, path_type=Path), multiple=True, required=True, help="Benchmark folder from `interlat data` (repeatable: one per benchmark).")
 @opt("--out", type=click.Path(path_type=Path), required=True, help="Output tokenizer folder.")
-def tokenizer(data_dir, out):
+def tokenizer(data_dirs, out):
     """Train the embedded default's word-level tokenizer (digits split, chat template).
 
-    Example: interlat tokenizer --data results/default/data/math --out results/default/models/tokenizer
+    Example: interlat tokenizer --data results/default/data/math --data results/default/data/alfworld
+    --out results/default/models/tokenizer
     """
     from interlat.atomic import atomic_dir
-    from interlat.prompts import PLAN_SENTENCE, PLANNER_INSTRUCTION, STUDENT_PREFIX
+    from interlat.prompts import (
+        ALFWORLD_PHRASES,
+        PLAN_SENTENCE,
+        PLANNER_INSTRUCTION,
+        STUDENT_PREFIX,
+    )
     from interlat.tokenizer import build_tokenizer
 
-    corpus = [" ".join(str(r.get(k, "")) for k in ("problem", "plan", "solution")) for r in load_tasks(data_dir)]
-    corpus += [*PLANNER_INSTRUCTION.values(), PLAN_SENTENCE, STUDENT_PREFIX, "Nothing happens."]
+    corpus = [record_text(r) for d in data_dirs for r in load_tasks(d)]
+    corpus += [*PLANNER_INSTRUCTION.values(), PLAN_SENTENCE, STUDENT_PREFIX, *ALFWORLD_PHRASES]
     tok = build_tokenizer(corpus)
     with atomic_dir(out) as tmp:
         tok.save_pretrained(tmp)
@@ -140,7 +180,7 @@ def tokenizer(data_dir, out):
 @opt("--kv-heads", type=click.IntRange(1), default=2, help="Key/value heads.")
 @opt("--intermediate-size", type=click.IntRange(8), default=256, help="MLP width.")
 @opt("--max-positions", type=click.IntRange(16), default=512, help="Maximum sequence length.")
-@opt("--pretrain-data", type=click.Path(path_type=Path), default=None, help="Benchmark folder: pretrain on (task -> plan) pairs.")
+@opt("--pretrain-data", type=click.Path(path_type=Path), multiple=True, help="Benchmark folder: pretrain on its (task -> plan) pairs (repeatable).")
 @opt("--pretrain-steps", type=click.IntRange(0), default=0, help="Pretraining steps (0: random init, e.g. receivers).")
 @opt("--batch-size", type=click.IntRange(1), default=32, help="Pretraining batch size.")
 @opt("--lr", type=float, default=3e-3, help="Pretraining peak learning rate.")
@@ -150,11 +190,11 @@ def models(arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermedi
     """Build a tiny Qwen2/LLaMA model (optionally pretrain it as the sender), or download one.
 
     Example: interlat models --arch qwen2 --tokenizer results/default/models/tokenizer
-    --pretrain-data results/default/data/math --pretrain-steps 1500 --out results/default/models/sender
+    --pretrain-data results/default/data/math --pretrain-data results/default/data/alfworld
+    --pretrain-steps 1500 --out results/default/models/sender
     """
-    from transformers import AutoTokenizer
-
     from interlat.atomic import atomic_dir
+    from interlat.tokenizer import load_tokenizer
 
     if hf_id:
         from huggingface_hub import snapshot_download
@@ -167,7 +207,7 @@ def models(arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermedi
     from interlat.model.build import build_model
     from interlat.pretrain import plan_conversations, pretrain
 
-    tok = AutoTokenizer.from_pretrained(tok_dir)
+    tok = load_tokenizer(tok_dir)
     model = build_model(
         arch, vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
         hidden_size=hidden_size, num_layers=layers, num_heads=heads, num_kv_heads=kv_heads,
@@ -175,10 +215,16 @@ def models(arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermedi
     )
     losses = []
     if pretrain_steps:
-        records = [r for r in read_jsonl(Path(pretrain_data) / "train.jsonl") if r.get("plan")]
-        if not records:
-            raise InterlatError(f"{pretrain_data}/train.jsonl: field \"plan\": no record has a reference plan")
-        losses = pretrain(model, tok, plan_conversations(records, "math"), steps=pretrain_steps, batch_size=batch_size, lr=lr, seed=seed)
+        if not pretrain_data:
+            raise InterlatError("--pretrain-data: required with --pretrain-steps > 0")
+        conversations = []
+        for folder in pretrain_data:
+            records = [r for r in read_jsonl(Path(folder) / "train.jsonl") if r.get("plan")]
+            if not records:
+                raise InterlatError(f"{folder}/train.jsonl: field \"plan\": no record has a reference plan")
+            for bench in sorted({r.get("benchmark", "math") for r in records}):  # each with its planner prompt
+                conversations += plan_conversations([r for r in records if r.get("benchmark", "math") == bench], bench)
+        losses = pretrain(model, tok, conversations, steps=pretrain_steps, batch_size=batch_size, lr=lr, seed=seed)
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
@@ -211,12 +257,12 @@ def collect(sender, sender_id, data_dir, benchmark, subject, batch_size, tempera
     --subject Algebra --work-dir work/default/collect/math/Algebra --out results/default/latents/math/sender/Algebra
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from interlat import collect as col
-    from interlat.decode import Sampling
-
     from interlat.data.math_records import SUBJECT_CONFIGS
+    from interlat.decode import Sampling
+    from interlat.tokenizer import load_tokenizer
 
     name = SUBJECT_CONFIGS.get(subject, subject)
     tasks = [t for t in load_tasks(data_dir) if t["subject"] == name]
@@ -229,7 +275,7 @@ def collect(sender, sender_id, data_dir, benchmark, subject, batch_size, tempera
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
     dt = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    tok = AutoTokenizer.from_pretrained(sender)
+    tok = load_tokenizer(sender)
     if not tok.chat_template:
         raise InterlatError(f"{sender}: field \"chat_template\": the sender's tokenizer has none")
     model = AutoModelForCausalLM.from_pretrained(sender, dtype=dt).to(device).eval()
@@ -252,10 +298,14 @@ def collect(sender, sender_id, data_dir, benchmark, subject, batch_size, tempera
 @main.command()
 @opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, required=True, help="Shard folders (repeatable).")
 @opt("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Benchmark folder (ground truth).")
+@opt("--benchmark", type=click.Choice(["math", "alfworld"]), default="math", help="Benchmark (how the turns after the first are built).")
 @opt("--strict/--no-strict", default=True, help="Fail on the first join problem instead of writing rejects.")
 @opt("--out", type=click.Path(path_type=Path), required=True, help="Output folder (train.jsonl, test.jsonl, rejects.csv).")
-def convert(latents, data_dir, strict, out):
+def convert(latents, data_dir, benchmark, strict, out):
     """Join messages with ground truth by task_id into training conversations (polars).
+
+    Train-split tasks go to train.jsonl, all others (MATH test, ALFWorld valid_seen and
+    valid_unseen) to test.jsonl.
 
     Example: interlat convert --latents results/default/latents/math/sender/Algebra
     --data results/default/data/math --out results/default/convert/math
@@ -269,11 +319,15 @@ def convert(latents, data_dir, strict, out):
     index = pl.concat([shards.read_index(p) for p in latents], how="vertical_relaxed")
     manifests = [shards.read_manifest(p) for p in latents]
     hidden = int(manifests[0]["hidden_size"])
-    truth = pl.DataFrame(load_tasks(data_dir)).select("task_id", "problem", "solution", "subject", "level")
-    rows, rejects = conv.convert(index, truth, hidden_size=hidden, strict=strict, where=str(latents[0]))
+    tasks = load_tasks(data_dir)
+    missing = [c for c in conv.truth_columns(benchmark) if tasks and c not in tasks[0]]
+    if missing:
+        raise InterlatError(f"{data_dir}/train.jsonl: row 1: field \"{missing[0]}\": missing (not {benchmark} records?)")
+    truth = pl.DataFrame(tasks).select(conv.truth_columns(benchmark))
+    rows, rejects = conv.convert(index, truth, hidden_size=hidden, strict=strict, where=str(latents[0]), benchmark=benchmark)
     with atomic_dir(out) as tmp:
-        for split in ("train", "test"):
-            write_jsonl(tmp / f"{split}.jsonl", [r for r in rows if r["split"] == split])
+        write_jsonl(tmp / "train.jsonl", [r for r in rows if r["split"] == "train"])
+        write_jsonl(tmp / "test.jsonl", [r for r in rows if r["split"] != "train"])
         rejects.write_csv(tmp / "rejects.csv")
     click.echo(f"{len(rows)} conversations, {rejects.height} rejects -> {out}", err=True)
 
@@ -311,11 +365,12 @@ def train(base, conversations, latents, mode, steps, batch_size, lr, warmup_rati
     --log-csv results/default/train/math/interlat.csv --out results/default/train/math/interlat
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from interlat import shards
     from interlat import train as tr
     from interlat.receiver_data import build_samples, read_conversations
+    from interlat.tokenizer import load_tokenizer
 
     if engine == "deepspeed":
         if deepspeed_config is None or not deepspeed_config.is_file():
@@ -330,7 +385,7 @@ def train(base, conversations, latents, mode, steps, batch_size, lr, warmup_rati
                          deepspeed_config=str(deepspeed_config) if deepspeed_config else None,
                          gradient_checkpointing=gradient_checkpointing, checkpoint_every=checkpoint_every, seed=seed)
     torch.manual_seed(seed)
-    tok = AutoTokenizer.from_pretrained(base)
+    tok = load_tokenizer(base)
     lm = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     messages, sender_dim = {}, lm.config.hidden_size
     if mode == "interlat":
@@ -352,34 +407,50 @@ def train(base, conversations, latents, mode, steps, batch_size, lr, warmup_rati
 
 # ---------------------------------------------------------------------------- evaluate
 @main.command()
-@opt("--benchmark", type=click.Choice(["math"]), default="math", help="Benchmark.")
+@opt("--benchmark", type=click.Choice(["math", "alfworld"]), default="math", help="Benchmark: MATH answers or ALFWorld episodes.")
 @opt("--receiver", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Receiver checkpoint folder.")
 @opt("--conversations", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="test.jsonl from `interlat convert`.")
 @opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, help="Shard folders with the test messages.")
-@opt("--variant", required=True, help="Message variant (interlat, text, no_comm, cross_task, randomrot, truncated_50, ...).")
+@opt("--student", type=click.Path(path_type=Path), default=None, help="Compression student checkpoint (`interlat compress`), for --variant compressed_<K>.")
+@opt("--variant", required=True, help="Message variant (interlat, text, no_comm, cross_task, randomrot, truncated_50, compressed_8, ...).")
 @opt("--seeds", type=seeds_type, default="0", help="Comma-separated evaluation seeds.")
 @opt("--temperature", type=float, default=0.1, help="Receiver sampling temperature (0: greedy).")
 @opt("--max-new-tokens", type=click.IntRange(1), default=16, help="Longest answer in tokens.")
-@opt("--batch-size", type=click.IntRange(1), default=64, help="Tasks per generation batch.")
+@opt("--batch-size", type=click.IntRange(1), default=64, help="Tasks per generation batch (ALFWorld: episodes stepped together).")
+@opt("--games", "games_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="ALFWorld: the benchmark folder from `interlat data` (holds the games).")
+@opt("--max-steps", type=click.IntRange(1), default=20, help="ALFWorld: steps before an episode counts as failed.")
 @opt("--work-dir", type=click.Path(path_type=Path), required=True, help="Resumable state (outside Snakemake's outputs).")
-@opt("--out", type=click.Path(path_type=Path), required=True, help="Output Parquet of per-example records.")
-def evaluate(benchmark, receiver, conversations, latents, variant, seeds, temperature, max_new_tokens, batch_size, work_dir, out):
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output Parquet of per-example (ALFWorld: per-episode) records.")
+def evaluate(benchmark, receiver, conversations, latents, student, variant, seeds, temperature, max_new_tokens, batch_size, games_dir, max_steps, work_dir, out):
     """Evaluate a receiver under one message variant; writes per-example records.
+
+    MATH: one answer per task and seed, graded symbolically. ALFWorld: one episode per test
+    game and seed, the receiver generating once per step for all unfinished episodes.
 
     Example: interlat evaluate --receiver results/default/train/math/interlat
     --conversations results/default/convert/math/test.jsonl --latents results/default/latents/math/sender/Algebra
     --variant interlat --seeds 0,1,2 --work-dir work/default/evaluate/math/interlat --out results/default/evaluate/math/interlat.parquet
+
+    Example: interlat evaluate --benchmark alfworld --receiver results/default/train/alfworld/interlat
+    --conversations results/default/convert/alfworld/test.jsonl --games results/default/data/alfworld
+    --latents results/default/latents/alfworld/sender/pick_and_place_simple --variant text --temperature 0.7
+    --max-new-tokens 100 --max-steps 20 --work-dir work/default/evaluate/alfworld/text --out results/default/evaluate/alfworld/text.parquet
     """
+    import polars as pl
+
     import interlat
     from interlat import shards, variants
+    from interlat.compress.checkpoint import student_for_variant
     from interlat.decode import Sampling
     from interlat.evaluate import EMPTY_VARIANTS, PLAIN_VARIANTS, TEXT_VARIANTS, evaluate_math
     from interlat.receiver_data import read_conversations
 
     latent = variant not in TEXT_VARIANTS | EMPTY_VARIANTS | PLAIN_VARIANTS
-    if latent and variant != "cross_family" and not variants.is_message_variant(variant):
+    compressed = re.fullmatch(r"compressed_[1-9]\d*", variant) is not None
+    if latent and variant != "cross_family" and not compressed and not variants.is_message_variant(variant):
         raise InterlatError(f"--variant: {variant!r}: unknown variant")
     model, tok = interlat.load_receiver(receiver)
+    student_model = student_for_variant(student, variant, model, tok)
     messages = {}
     if latent:
         for p in latents:
@@ -389,8 +460,21 @@ def evaluate(benchmark, receiver, conversations, latents, variant, seeds, temper
             if m.H.shape[1] != dim:
                 raise InterlatError(f"{latents[0]}: field \"hidden_size\": {m.H.shape[1]}, the receiver's adapter expects {dim} (no projection)")
     rows = read_conversations(conversations)
+    cfg = Sampling(temperature, 1.0, 0, max_new_tokens)
+    if benchmark == "alfworld":
+        from interlat.evaluate_alfworld import evaluate_alfworld
+
+        if games_dir is None:
+            raise InterlatError("--games: required with --benchmark alfworld")
+        df = evaluate_alfworld(model, tok, rows, messages, games_dir=games_dir, variant=variant, seeds=seeds, cfg=cfg,
+                               max_steps=max_steps, batch_size=batch_size, work_dir=work_dir, out_path=out,
+                               where=str(conversations))
+        won = df.filter(pl.col("won"))
+        click.echo(f"{variant}: success {df['won'].mean() * 100:.2f}% over {df.height} episodes, mean steps "
+                   f"{won['steps'].mean() or float('nan'):.2f} / {df['steps'].mean():.2f} -> {out}", err=True)
+        return
     df = evaluate_math(model, tok, rows, messages, variant=variant, seeds=seeds,
-                       cfg=Sampling(temperature, 1.0, 0, max_new_tokens), batch_size=batch_size, work_dir=work_dir, out_path=out)
+                       cfg=cfg, batch_size=batch_size, work_dir=work_dir, out_path=out, student=student_model)
     click.echo(f"{variant}: accuracy {df['correct'].mean() * 100:.2f}% over {df.height} answers -> {out}", err=True)
 
 
@@ -423,6 +507,50 @@ def tables(evaluations, train_logs, out):
         if logs:
             plots.training_plot(logs, tmp / "training.png")
     click.echo((out / "table2_math.md").read_text(), err=True)
+
+
+# ---------------------------------------------------------------------------- compress
+@main.command()
+@opt("--teacher", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Trained interlat receiver checkpoint: the frozen teacher.")
+@opt("--student", type=click.Path(exists=True, file_okay=False, path_type=Path), required=True, help="Initial student LM folder, HF format (config compress.student names it, e.g. the sender).")
+@opt("--conversations", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="train.jsonl from `interlat convert`.")
+@opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, required=True, help="Shard folders with the full messages (path D; repeatable).")
+@opt("--K", "k", type=click.IntRange(1), required=True, help="Latent vectors the student emits.")
+@opt("--epochs", type=click.FloatRange(0, min_open=True), default=3.0, help="Passes over the training tasks (paper 3).")
+@opt("--max-steps", type=click.IntRange(0), default=0, help="Cap on optimizer steps (0: --epochs decides).")
+@opt("--batch-size", type=click.IntRange(1), default=16, help="Tasks per step (paper 2).")
+@opt("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, help="Peak learning rate (paper 5e-5).")
+@opt("--warmup-ratio", type=click.FloatRange(0, 1), default=0.03, help="Linear warm-up fraction, then linear decay.")
+@opt("--weight-decay", type=click.FloatRange(0), default=0.0, help="AdamW weight decay.")
+@opt("--max-grad-norm", type=click.FloatRange(0, min_open=True), default=1.0, help="Gradient clipping norm.")
+@opt("--eval-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.05, help="Held-out share of tasks for early stopping (paper 0.05).")
+@opt("--eval-every", type=click.IntRange(1), default=20, help="Steps between held-out evaluations.")
+@opt("--patience", type=click.IntRange(1), default=5, help="Evaluations without improvement before stopping (paper 5).")
+@opt("--kl-weight", type=click.FloatRange(0), default=0.1, help="Weight of the uncertainty-weighted KL term.")
+@opt("--align-weight", type=click.FloatRange(0), default=0.1, help="Weight of the latent alignment term.")
+@opt("--temperature", type=click.FloatRange(0, min_open=True), default=4.0, help="Distillation temperature T of the KL term.")
+@opt("--gradient-checkpointing/--no-gradient-checkpointing", default=False, help="Recompute the student LM's activations in backward.")
+@opt("--checkpoint-every", type=click.IntRange(1), default=50, help="Steps between resumable checkpoints.")
+@opt("--seed", type=int, default=0, help="Random seed (initialisation, data order, held-out split).")
+@opt("--work-dir", type=click.Path(path_type=Path), required=True, help="Resumable state (outside Snakemake's outputs).")
+@opt("--out", type=click.Path(path_type=Path), required=True, help="Output student checkpoint folder.")
+def compress(teacher, student, conversations, latents, k, epochs, max_steps, batch_size, lr, warmup_ratio, weight_decay, max_grad_norm, eval_fraction, eval_every, patience, kl_weight, align_weight, temperature, gradient_checkpointing, checkpoint_every, seed, work_dir, out):
+    """Train a compression student that emits K latents in place of the sender's plan.
+
+    Example: interlat compress --teacher results/default/train/math/interlat --student results/default/models/sender
+    --conversations results/default/convert/math/train.jsonl --latents results/default/latents/math/sender/algebra
+    --K 8 --work-dir work/default/compress/math/K8 --out results/default/compress/math/K8
+    """
+    from interlat.compress.trainer import CompressConfig, run_compression
+
+    cfg = CompressConfig(K=k, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, warmup_ratio=warmup_ratio,
+                         weight_decay=weight_decay, max_grad_norm=max_grad_norm, eval_fraction=eval_fraction,
+                         eval_every=eval_every, patience=patience, kl_weight=kl_weight, align_weight=align_weight,
+                         temperature=temperature, gradient_checkpointing=gradient_checkpointing,
+                         checkpoint_every=checkpoint_every, seed=seed)
+    summary = run_compression(cfg, teacher_dir=teacher, student_dir=student, conversations=conversations,
+                              latents=latents, work_dir=work_dir, out=out)
+    click.echo(f"K={k}: {summary} -> {out}", err=True)
 
 
 def _register_groups() -> None:

@@ -1,13 +1,16 @@
 """The embedded default's tokenizer: word level, one token per digit, with a chat template.
 
 Built with `tokenizers` on the generated corpus and wrapped as a transformers fast tokenizer,
-so every stage loads it with `AutoTokenizer.from_pretrained`. It carries the Interlat special
+and every stage loads tokenizers through `load_tokenizer`. It carries the Interlat special
 tokens `<bop>`, `<eop>` and `<FIRST_HUMAN_END>` (METHOD.md section 3) and ChatML-style turn
 tokens; whitespace is a token, so decoding restores the exact text.
 """
 
+import json
+from pathlib import Path
+
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from interlat.prompts import SPECIAL_TOKENS
 
@@ -46,3 +49,17 @@ def build_tokenizer(corpus: list[str]) -> PreTrainedTokenizerFast:
     fast.chat_template = CHAT_TEMPLATE
     fast.padding_side = "left"
     return fast
+
+
+def load_tokenizer(path: str | Path):
+    """Load a tokenizer folder: ours as the generic fast tokenizer, any other with AutoTokenizer.
+
+    AutoTokenizer picks the class from a model folder's `config.json` (a tiny Qwen2 model
+    would get `Qwen2Tokenizer`, which rebuilds a byte-level BPE pipeline around our word-level
+    vocabulary and mangles it), so a tokenizer saved as the generic backend is loaded as one.
+    """
+    cfg_path = Path(path) / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+    if cfg.get("tokenizer_class") in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+        return PreTrainedTokenizerFast.from_pretrained(path)
+    return AutoTokenizer.from_pretrained(path)

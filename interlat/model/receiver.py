@@ -12,12 +12,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from interlat.errors import InterlatError
 from interlat.model.adapter import LatentAdapter
 from interlat.model.insertion import insert_message
 from interlat.prompts import BOP, EOP, MARKER, SPECIAL_TOKENS
+from interlat.tokenizer import load_tokenizer
 
 CONFIG_NAME = "interlat.json"
 ADAPTER_NAME = "adapter.safetensors"
@@ -109,7 +110,7 @@ def load_receiver(path: str | Path, device: str = "cpu") -> tuple[Receiver, obje
         cfg = json.loads((path / CONFIG_NAME).read_text())
     except json.JSONDecodeError as e:
         raise InterlatError(f"{path / CONFIG_NAME}: line {e.lineno}: not valid JSON") from None
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer = load_tokenizer(path)
     lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     adapter = LatentAdapter(cfg["receiver_hidden_size"], cfg["sender_hidden_size"], cfg["adapter_heads"])
     adapter.load_state_dict(load_file(path / ADAPTER_NAME))
