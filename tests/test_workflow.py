@@ -127,3 +127,24 @@ def test_report_renders(finished):
     smk(finished, "--report", "results/report.html")
     html = (finished / "results/report.html").read_text(errors="replace")
     assert "table2_math" in html and len(html) > 10_000
+
+
+def test_second_run_from_scratch_gives_byte_identical_tables(finished, tmp_path_factory):
+    """Determinism: the same config twice from scratch; every table byte-identical.
+
+    The per-example records' `seconds` column (wall-clock time) and the training logs'
+    `tokens_per_s` are measurements and differ; the tables are built without them.
+    """
+    again = copy_repo(tmp_path_factory.mktemp("wf2"))
+    smk(again)
+    tables = sorted((finished / "results/test/tables").glob("*.csv")) + sorted(
+        (finished / "results/test/tables").glob("*.md")
+    )
+    assert tables
+    for t in tables:
+        other = again / t.relative_to(finished)
+        assert t.read_bytes() == other.read_bytes(), t.name
+    for f in (finished / "results/test/evaluate").rglob("*.parquet"):
+        a = pl.read_parquet(f).drop("seconds", strict=False)
+        b = pl.read_parquet(again / f.relative_to(finished)).drop("seconds", strict=False)
+        assert a.equals(b), f.name
