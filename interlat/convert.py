@@ -1,9 +1,10 @@
 """Conversion: join latent records with ground truth by task_id into conversations (METHOD.md section 2).
 
 Every conversation opens with the receiver's first human turn (the task, the plan sentence
-and the marker); the turns after it come from the benchmark's ground truth, one small
-function per benchmark (`TURNS`): MATH, one gpt turn with the solution; ALFWorld, the
-expert's alternating gpt "Thought/Action" and human "Observation" turns.
+and the marker; ALFWorld's task is its first observation, the room and the goal); the turns
+after it come from the benchmark's ground truth, one small function per benchmark
+(`TURNS`): MATH, one gpt turn with the solution; ALFWorld, the expert's alternating gpt
+"Thought/Action" and human "Observation" turns.
 
 polars does the join on the shard index (every column but the hidden states, which stay in
 the shards and are referenced by task_id). Every join failure is counted and reported by
@@ -55,6 +56,8 @@ def alfworld_turns(row: dict) -> list[dict]:
 
 #: benchmark -> the turns after the first human turn
 TURNS = {"math": math_turns, "alfworld": alfworld_turns}
+#: benchmark -> the ground-truth column holding the receiver's task (its first human turn)
+TASK = {"math": "problem", "alfworld": "observation"}
 #: benchmark -> ground-truth columns carried into the conversation records as they are
 CARRIED = {"math": (), "alfworld": ("game",)}
 #: benchmark -> ground-truth columns the turns are built from
@@ -63,7 +66,7 @@ SOURCES = {"math": ("solution",), "alfworld": ("trajectory",)}
 
 def truth_columns(benchmark: str) -> list[str]:
     """The ground-truth columns `convert` needs for `benchmark`."""
-    return ["task_id", "problem", "subject", "level", *SOURCES[benchmark], *CARRIED[benchmark]]
+    return ["task_id", TASK[benchmark], "subject", "level", *SOURCES[benchmark], *CARRIED[benchmark]]
 
 
 def conversations(index: pl.DataFrame, truth: pl.DataFrame, benchmark: str = "math") -> list[dict]:
@@ -73,12 +76,12 @@ def conversations(index: pl.DataFrame, truth: pl.DataFrame, benchmark: str = "ma
     for row in joined.iter_rows(named=True):
         record = {
             "id": row["task_id"],
-            "task": row["problem"],
+            "task": row[TASK[benchmark]],
             "plan": row["plan"],
             "subject": row["subject"],
             "level": row["level"],
             "split": row["split"],
-            "conversations": [{"from": "human", "value": receiver_first_turn(row["problem"])}, *TURNS[benchmark](row)],
+            "conversations": [{"from": "human", "value": receiver_first_turn(row[TASK[benchmark]])}, *TURNS[benchmark](row)],
         }
         out.append(record | {k: row[k] for k in CARRIED[benchmark]})
     return out

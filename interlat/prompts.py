@@ -17,6 +17,9 @@ PLANNER_INSTRUCTION = {
     "alfworld": "Please provide a general plan to solve this task. ",
 }
 
+#: Fixed ALFWorld episode text (turn prefixes, the engine's feedback to an unparsable action).
+ALFWORLD_PHRASES = ("Thought: ", "Action: ", "Observation: ", "Nothing happens.")
+
 #: The compression student's prefix (METHOD.md section 4).
 STUDENT_PREFIX = "Please generate a plan to solve this task: "
 
