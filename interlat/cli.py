@@ -138,8 +138,8 @@ def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n
 
 # ---------------------------------------------------------------------------- tokenizer
 def record_text(r: dict) -> str:
-    """All text of a benchmark record: task, plan, solution and (ALFWorld) the expert's turns."""
-    parts = [str(r.get(k, "")) for k in ("problem", "plan", "solution")]
+    """All text of a benchmark record: task, plan, solution, (ALFWorld) observation and expert turns."""
+    parts = [str(r.get(k, "")) for k in ("problem", "plan", "solution", "observation")]
     return " ".join(parts + [t["value"] for t in r.get("trajectory", [])])
 
 
@@ -322,7 +322,7 @@ def convert(latents, data_dir, benchmark, strict, out):
     tasks = load_tasks(data_dir)
     missing = [c for c in conv.truth_columns(benchmark) if tasks and c not in tasks[0]]
     if missing:
-        raise InterlatError(f"{data_dir}/train.jsonl: row 1: field \"{missing[0]}\": missing (not {benchmark} records?)")
+        raise InterlatError(f"{data_dir}: field \"{missing[0]}\": missing from the records (not {benchmark} data?)")
     truth = pl.DataFrame(tasks).select(conv.truth_columns(benchmark))
     rows, rejects = conv.convert(index, truth, hidden_size=hidden, strict=strict, where=str(latents[0]), benchmark=benchmark)
     with atomic_dir(out) as tmp:
@@ -480,11 +480,16 @@ def evaluate(benchmark, receiver, conversations, latents, student, variant, seed
 
 # ---------------------------------------------------------------------------- tables
 @main.command()
-@opt("--evaluations", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True, required=True, help="Per-example Parquet files.")
-@opt("--train-logs", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True, help="Training CSV logs (for the loss plot).")
+@opt("--evaluations", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True, required=True, help="Per-example (MATH) or per-episode (ALFWorld) Parquet files.")
+@opt("--train-logs", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True, help="Training CSV logs, <benchmark>/<receiver>.csv (for the loss plot).")
+@opt("--compress-evaluations", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True, help="Per-example Parquet files of Table 3 (interlat, compressed_<K>, first_<K>, truncated_<p>).")
+@opt("--latency", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True, help="`interlat bench latency` CSV files for Table 3 (the full-message file first).")
 @opt("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-def tables(evaluations, train_logs, out):
+def tables(evaluations, train_logs, compress_evaluations, latency, out):
     """Paper-layout tables (CSV + Markdown, bootstrap intervals, seed mean/std) and plots.
+
+    MATH records give Table 2 (table2_math, math_subjects, accuracy.png); ALFWorld records
+    give Table 1 (table1_alfworld, alfworld_task_types, alfworld_success.png).
 
     Example: interlat tables --evaluations results/default/evaluate/math/interlat.parquet --out results/default/tables
     """
@@ -494,19 +499,42 @@ def tables(evaluations, train_logs, out):
     from interlat import tables as tb
     from interlat.atomic import atomic_dir
 
-    records = pl.concat([pl.read_parquet(p) for p in evaluations])
-    order = list(dict.fromkeys(records["variant"].to_list()))
-    t2 = tb.math_table(records, order)
-    subj = tb.subject_table(records)
-    logs = {p.stem: pl.read_csv(p) for p in train_logs}
+    frames: dict[str, list] = {}
+    for p in evaluations:
+        df = pl.read_parquet(p)
+        frames.setdefault(tb.benchmark_of(df), []).append(df)
+    logs = {f"{p.parent.name}/{p.stem}": pl.read_csv(p) for p in train_logs}
+    shown = []
     with atomic_dir(out) as tmp:
-        t2.write_csv(tmp / "table2_math.csv", float_precision=4)
-        (tmp / "table2_math.md").write_text(tb.to_markdown(t2, ["overall", "level3", "level4", "level5"], "Table 2: MATH accuracy"))
-        subj.write_csv(tmp / "math_subjects.csv", float_precision=4)
-        plots.accuracy_plot(t2, tmp / "accuracy.png", "MATH-format accuracy per variant")
+        if "math" in frames:
+            records = pl.concat(frames["math"])
+            order = list(dict.fromkeys(records["variant"].to_list()))
+            t2 = tb.math_table(records, order)
+            t2.write_csv(tmp / "table2_math.csv", float_precision=4)
+            shown.append(tb.to_markdown(t2, ["overall", "level3", "level4", "level5"], "Table 2: MATH accuracy"))
+            (tmp / "table2_math.md").write_text(shown[-1])
+            tb.subject_table(records).write_csv(tmp / "math_subjects.csv", float_precision=4)
+            plots.accuracy_plot(t2, tmp / "accuracy.png", "MATH-format accuracy per variant")
+        if "alfworld" in frames:
+            records = pl.concat(frames["alfworld"])
+            order = list(dict.fromkeys(records["variant"].to_list()))
+            t1 = tb.alfworld_table(records, order)
+            types = tb.task_type_table(records)
+            t1.write_csv(tmp / "table1_alfworld.csv", float_precision=4)
+            shown.append(tb.alfworld_markdown(t1, types))
+            (tmp / "table1_alfworld.md").write_text(shown[-1])
+            types.write_csv(tmp / "alfworld_task_types.csv", float_precision=4)
+            plots.success_plot(t1, tmp / "alfworld_success.png", "ALFWorld success per variant")
         if logs:
             plots.training_plot(logs, tmp / "training.png")
-    click.echo((out / "table2_math.md").read_text(), err=True)
+        if compress_evaluations:
+            lat = pl.concat([pl.read_csv(p) for p in latency], how="diagonal_relaxed") if latency else None
+            t3 = tb.compression_table(pl.concat([pl.read_parquet(p) for p in compress_evaluations]), lat)
+            t3.write_csv(tmp / "table3_compression.csv", float_precision=4)
+            shown.append(tb.compression_markdown(t3))
+            (tmp / "table3_compression.md").write_text(shown[-1])
+            plots.compression_plot(t3, tmp / "compression.png")
+    click.echo("\n".join(shown), err=True)
 
 
 # ---------------------------------------------------------------------------- compress
@@ -516,16 +544,16 @@ def tables(evaluations, train_logs, out):
 @opt("--conversations", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="train.jsonl from `interlat convert`.")
 @opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, required=True, help="Shard folders with the full messages (path D; repeatable).")
 @opt("--K", "k", type=click.IntRange(1), required=True, help="Latent vectors the student emits.")
-@opt("--epochs", type=click.FloatRange(0, min_open=True), default=3.0, help="Passes over the training tasks (paper 3).")
+@opt("--epochs", type=click.FloatRange(0, min_open=True), default=10.0, help="Passes over the training tasks (paper 3).")
 @opt("--max-steps", type=click.IntRange(0), default=0, help="Cap on optimizer steps (0: --epochs decides).")
 @opt("--batch-size", type=click.IntRange(1), default=16, help="Tasks per step (paper 2).")
-@opt("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, help="Peak learning rate (paper 5e-5).")
+@opt("--lr", type=click.FloatRange(0, min_open=True), default=3e-3, help="Peak learning rate (paper 5e-5).")
 @opt("--warmup-ratio", type=click.FloatRange(0, 1), default=0.03, help="Linear warm-up fraction, then linear decay.")
 @opt("--weight-decay", type=click.FloatRange(0), default=0.0, help="AdamW weight decay.")
 @opt("--max-grad-norm", type=click.FloatRange(0, min_open=True), default=1.0, help="Gradient clipping norm.")
 @opt("--eval-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.05, help="Held-out share of tasks for early stopping (paper 0.05).")
 @opt("--eval-every", type=click.IntRange(1), default=20, help="Steps between held-out evaluations.")
-@opt("--patience", type=click.IntRange(1), default=5, help="Evaluations without improvement before stopping (paper 5).")
+@opt("--patience", type=click.IntRange(1), default=10, help="Evaluations without improvement before stopping (paper 5).")
 @opt("--kl-weight", type=click.FloatRange(0), default=0.1, help="Weight of the uncertainty-weighted KL term.")
 @opt("--align-weight", type=click.FloatRange(0), default=0.1, help="Weight of the latent alignment term.")
 @opt("--temperature", type=click.FloatRange(0, min_open=True), default=4.0, help="Distillation temperature T of the KL term.")

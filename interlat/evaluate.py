@@ -22,8 +22,10 @@ from interlat.atomic import atomic_path
 from interlat.batching import pad_right
 from interlat.chat import render_ids
 from interlat.decode import Sampling, decode
+from interlat.errors import InterlatError
 from interlat.grading import extract_boxed, grade
 from interlat.model.insertion import insert_message, left_pad
+from interlat.model.receiver import marker_positions
 from interlat.prompts import MARKER
 from interlat.receiver_data import ROLES, chat_messages, pad_messages
 
@@ -62,35 +64,59 @@ def variant_message(variant: str, H: torch.Tensor, other: torch.Tensor, seed: in
     return variants.perturb(base, H, seed=task_seed(seed, task_id), other=other if base == "cross_task" else None)
 
 
+def is_latent(variant: str) -> bool:
+    """Whether the variant's message is a (perturbed) latent message, not text or nothing."""
+    return variant not in TEXT_VARIANTS | EMPTY_VARIANTS | PLAIN_VARIANTS
+
+
+def raw_messages(variant: str, task_ids: list[str], all_ids: list[str], messages: dict, seed: int):
+    """Each task's raw message under a latent variant (None for the others).
+
+    `cross_task` takes the message of another task of `all_ids` (sorted), drawn per (seed, task).
+    """
+    if not is_latent(variant):
+        return None
+    if variant == "cross_task" and len(all_ids) < 2:
+        raise InterlatError(f"variant cross_task: {len(all_ids)} task, needs at least 2")
+    raw = []
+    for tid in task_ids:
+        i = all_ids.index(tid)
+        other_id = all_ids[(i + 1 + task_seed(seed, tid) % (len(all_ids) - 1)) % len(all_ids)]
+        raw.append(variant_message(variant, messages[tid].H.float(), messages[other_id].H.float(), seed, tid))
+    return raw
+
+
 def prompt_ids(tokenizer, row: dict, plain: bool) -> list[int]:
     msgs = chat_messages(row, "none" if plain else "interlat")
     return render_ids(tokenizer, msgs[:1], generation=True)
 
 
 @torch.no_grad()
-def answer_batch(receiver, tokenizer, rows, messages, variant: str, cfg: Sampling, generator) -> list[tuple[str, int]]:
-    """Generate answers for a batch; `messages` are raw latent messages (latent variants)."""
+def generate_with_message(receiver, tokenizer, prompts: list[list[int]], plans: list[str], raw, variant: str,
+                          cfg: Sampling, generator) -> list[tuple[str, int]]:
+    """Generate from rendered chat prompts, each with the variant's message spliced at its marker.
+
+    `prompts` are token ids (one marker each, none for the `no_cot` variant); `plans` the
+    plan texts (text variants); `raw` the raw latent messages (latent variants), adapted
+    and capped at the receiver's `prepended_length`. Returns (text, generated tokens) per row.
+    Shared by MATH answers and ALFWorld steps (any number of turns after the first).
+    """
     device = receiver.device
     plain = variant in PLAIN_VARIANTS
-    ids = [prompt_ids(tokenizer, r, plain) for r in rows]
-    lengths = torch.tensor([len(i) for i in ids], device=device)
-    width = int(lengths.max())
-    input_ids = torch.full((len(ids), width), tokenizer.pad_token_id, dtype=torch.long)
-    for b, row_ids in enumerate(ids):
-        input_ids[b, : len(row_ids)] = torch.tensor(row_ids)
+    lengths = torch.tensor([len(i) for i in prompts], device=device)
+    input_ids, _ = pad_right(prompts, tokenizer.pad_token_id)
     input_ids = input_ids.to(device)
     embeds = receiver.embed(input_ids)
     if not plain:
-        marker = tokenizer.convert_tokens_to_ids(MARKER)
-        marker_pos = (input_ids == marker).long().argmax(1)
+        marker_pos = marker_positions(input_ids, tokenizer.convert_tokens_to_ids(MARKER), f"variant {variant}: prompt")
         if variant in TEXT_VARIANTS:
-            plan, plan_len = pad_right([tokenizer(r["plan"], add_special_tokens=False)["input_ids"] for r in rows], tokenizer.pad_token_id)
+            plan, plan_len = pad_right([tokenizer(p, add_special_tokens=False)["input_ids"] for p in plans], tokenizer.pad_token_id)
             msg, msg_len = receiver.embed(plan.to(device)), plan_len.to(device)
         elif variant in EMPTY_VARIANTS:
-            msg = embeds.new_zeros(len(rows), 1, embeds.shape[-1])
-            msg_len = torch.zeros(len(rows), dtype=torch.long, device=device)
+            msg = embeds.new_zeros(len(prompts), 1, embeds.shape[-1])
+            msg_len = torch.zeros(len(prompts), dtype=torch.long, device=device)
         else:
-            H, H_len = pad_messages(messages)
+            H, H_len = pad_messages(raw)
             H_len = H_len.clamp(max=receiver.prepended_length).to(device)
             msg = receiver.adapt(H.to(device), H_len)
             msg_len = H_len
@@ -100,6 +126,13 @@ def answer_batch(receiver, tokenizer, rows, messages, variant: str, cfg: Samplin
     embeds, mask = left_pad(embeds, lengths)
     out = decode(receiver.lm, embeds, mask, eos_ids={tokenizer.eos_token_id}, cfg=cfg, generator=generator)
     return [(tokenizer.decode(t, skip_special_tokens=True), len(t)) for t in out.tokens]
+
+
+def answer_batch(receiver, tokenizer, rows, messages, variant: str, cfg: Sampling, generator) -> list[tuple[str, int]]:
+    """Generate answers for a batch; `messages` are raw latent messages (latent variants)."""
+    plain = variant in PLAIN_VARIANTS
+    prompts = [prompt_ids(tokenizer, r, plain) for r in rows]
+    return generate_with_message(receiver, tokenizer, prompts, [r["plan"] for r in rows], messages, variant, cfg, generator)
 
 
 def evaluate_math(
@@ -114,8 +147,13 @@ def evaluate_math(
     batch_size: int,
     work_dir: Path,
     out_path: Path,
+    student=None,
 ) -> pl.DataFrame:
-    """Evaluate `variant` over `rows` for every seed; see the module docstring."""
+    """Evaluate `variant` over `rows` for every seed; see the module docstring.
+
+    `compressed_<K>` variants need `student` (`interlat.load_student`): each task's message is
+    the student's K latents for the task's prompt.
+    """
     rows = sorted(rows, key=lambda r: r["id"])
     ids = [r["id"] for r in rows]
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -125,12 +163,12 @@ def evaluate_math(
         if part.exists():
             continue
         batch = rows[start : start + batch_size]
-        raw = None
-        if variant not in TEXT_VARIANTS | EMPTY_VARIANTS | PLAIN_VARIANTS:
-            raw = []
-            for r in batch:
-                other_id = ids[(ids.index(r["id"]) + 1 + task_seed(seed, r["id"]) % (len(ids) - 1)) % len(ids)]
-                raw.append(variant_message(variant, messages[r["id"]].H.float(), messages[other_id].H.float(), seed, r["id"]))
+        if variant.startswith("compressed_"):
+            from interlat.compress.data import emit
+
+            raw = emit(student, tokenizer, [prompt_ids(tokenizer, r, False) for r in batch], student.K, variant)
+        else:
+            raw = raw_messages(variant, [r["id"] for r in batch], ids, messages, seed)
         gen = torch.Generator().manual_seed(task_seed(seed, batch[0]["id"]))
         t0 = time.perf_counter()
         answers = answer_batch(receiver, tokenizer, batch, raw, variant, cfg, gen)
@@ -162,4 +200,4 @@ def evaluate_math(
     return df
 
 
-__all__ = ["evaluate_math", "answer_batch", "ROLES"]
+__all__ = ["evaluate_math", "answer_batch", "generate_with_message", "raw_messages", "ROLES"]

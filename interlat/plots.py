@@ -1,4 +1,4 @@
-"""Figures for the report: accuracy per variant with intervals, and training curves."""
+"""Figures for the report: accuracy (MATH) and success (ALFWorld) per variant with intervals, and training curves."""
 
 import matplotlib
 
@@ -23,6 +23,25 @@ def accuracy_plot(table: pl.DataFrame, path, title: str) -> None:
     plt.close(fig)
 
 
+def success_plot(table: pl.DataFrame, path, title: str) -> None:
+    """ALFWorld: seen and unseen success per variant, side by side, with 95% bootstrap intervals."""
+    t = table.reverse()
+    fig, ax = plt.subplots(figsize=(7, 0.6 * t.height + 1.5))
+    for k, (name, color) in enumerate((("seen", "#4c72b0"), ("unseen", "#dd8452"))):
+        y = [i + (0.2 if k == 0 else -0.2) for i in range(t.height)]
+        mean = t[f"{name}_mean"].fill_nan(0)
+        err = [(mean - t[f"{name}_lo"].fill_nan(0)).to_list(), (t[f"{name}_hi"].fill_nan(0) - mean).to_list()]
+        ax.barh(y, mean.to_list(), height=0.38, xerr=err, color=color, capsize=3, label=name)
+    ax.set_yticks(list(range(t.height)), t["variant"].to_list())
+    ax.set_xlabel("success (%) with 95% bootstrap interval")
+    ax.set_title(title)
+    ax.set_xlim(0, 100)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
 def training_plot(logs: dict[str, pl.DataFrame], path) -> None:
     """CE, L_plan, L_rand and the dynamic weights against the step, one line per receiver."""
     keys = [("ce", "cross-entropy"), ("l_plan", "plan similarity"), ("l_rand", "random contrast"), ("w_plan", "w_plan / w_rand")]
@@ -36,6 +55,25 @@ def training_plot(logs: dict[str, pl.DataFrame], path) -> None:
         ax.set_title(label)
         ax.set_xlabel("step")
     axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def compression_plot(table: pl.DataFrame, path) -> None:
+    """Table 3 as a scatter: accuracy (with 95% intervals) against total latency per message."""
+    t = table.filter(pl.col("total_s").is_not_nan())
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in t.iter_rows(named=True):
+        kind = r["variant"].split("_")[0]
+        color = {"interlat": "#c44e52", "compressed": "#4c72b0", "first": "#55a868", "truncated": "#8172b2"}.get(kind, "#777777")
+        err = [[r["overall_mean"] - r["overall_lo"]], [r["overall_hi"] - r["overall_mean"]]]
+        ax.errorbar([r["total_s"]], [r["overall_mean"]], yerr=err, fmt="o", color=color, capsize=3)
+        ax.annotate(r["variant"], (r["total_s"], r["overall_mean"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per task: message + receiver's first token (log)")
+    ax.set_ylabel("accuracy (%) with 95% bootstrap interval")
+    ax.set_title("Compression: accuracy against latency")
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)

@@ -3,6 +3,12 @@
 Table 2 layout (MATH): accuracy overall and at levels 3-5 per variant, each cell "mean ± std
 over seeds [95% bootstrap interval over tasks]"; the bootstrap resamples tasks (all seeds of
 a task together) with a fixed seed, so the same records always give the same bytes.
+
+Table 1 layout (ALFWorld, METHOD.md section 5): per variant, success rate on the seen
+(valid_seen) and unseen (valid_unseen) episodes in the same cell format, and mean steps as
+"successful episodes / all episodes" (each a mean over seeds of the per-seed mean); plus
+success per task type. Which table a record set feeds is read from its schema
+(`benchmark_of`): MATH records grade `correct`, ALFWorld records carry `won` and `steps`.
 """
 
 import numpy as np
@@ -23,12 +29,17 @@ def bootstrap_ci(correct_by_task: np.ndarray, seed: int = 0, reps: int = BOOTSTR
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def cell(df: pl.DataFrame) -> dict:
-    """Accuracy (%) mean and std over seeds, and the bootstrap interval, for a record subset."""
+def benchmark_of(records: pl.DataFrame) -> str:
+    """'alfworld' for episode records (`won`, `steps`), 'math' for graded answers (`correct`)."""
+    return "alfworld" if {"won", "steps"} <= set(records.columns) else "math"
+
+
+def cell(df: pl.DataFrame, column: str = "correct") -> dict:
+    """Rate (%) of a boolean column: mean and std over seeds, bootstrap interval, for a record subset."""
     if df.height == 0:
         return {"mean": float("nan"), "std": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0}
-    per_seed = df.group_by("seed").agg(pl.col("correct").mean()).sort("seed")["correct"].to_numpy() * 100
-    wide = df.pivot(on="seed", index="task_id", values="correct").drop("task_id").fill_null(False)
+    per_seed = df.group_by("seed").agg(pl.col(column).mean()).sort("seed")[column].to_numpy() * 100
+    wide = df.pivot(on="seed", index="task_id", values=column).drop("task_id").fill_null(False)
     lo, hi = bootstrap_ci(wide.to_numpy().astype(float) * 100)
     return {
         "mean": float(per_seed.mean()),
@@ -77,4 +88,135 @@ def to_markdown(table: pl.DataFrame, scopes: list[str], title: str) -> str:
     for r in table.iter_rows(named=True):
         cells = [fmt(r[f"{s}_mean"], r[f"{s}_std"], r[f"{s}_lo"], r[f"{s}_hi"]) for s in scopes]
         lines.append(f"| {r['variant']} | {r['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+#: Table 3 columns taken from the latency files (`interlat bench latency`)
+LATENCY_COLUMNS = ("message_s", "receiver_s", "total_s", "speedup_total")
+
+
+def compression_order(variants: list[str]) -> list[str]:
+    """Table 3 row order: the full message, trained students (K descending), then the untrained
+    first_<K> (K descending) and truncated_<p> (p descending) baselines."""
+
+    def key(v: str):
+        kind, _, n = v.rpartition("_")
+        rank = {"compressed": 1, "first": 2, "truncated": 3}.get(kind, 0 if v == "interlat" else 4)
+        try:
+            return (rank, -float(n), v)
+        except ValueError:
+            return (rank, 0.0, v)
+
+    return sorted(dict.fromkeys(variants), key=key)
+
+
+def compression_table(records: pl.DataFrame, latency: pl.DataFrame | None) -> pl.DataFrame:
+    """Table 3: accuracy (overall) and latency per message: full, compressed_<K>, baselines.
+
+    `latency` rows come from `interlat bench latency` files, the first row of each variant
+    kept (pass the full-message file first); each speedup is relative to the full message
+    timed in the same file.
+    """
+    order = compression_order(records["variant"].unique().to_list())
+    lat = {}
+    if latency is not None:
+        for row in latency.iter_rows(named=True):
+            lat.setdefault(row["variant"], row)
+    rows = []
+    for variant in order:
+        sub = records.filter(pl.col("variant") == variant)
+        row = {"variant": variant, "seeds": int(sub["seed"].n_unique()), "message_rows": float(sub["message_rows"].mean())}
+        row.update({f"overall_{k}": v for k, v in cell(sub).items()})
+        row.update({k: float(lat[variant][k]) if variant in lat else float("nan") for k in LATENCY_COLUMNS})
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def compression_markdown(table: pl.DataFrame) -> str:
+    lines = [
+        "## Table 3: compression (accuracy and latency per message)",
+        "",
+        "Accuracy in %, mean ± std over seeds [95% bootstrap interval over tasks]. Latency: seconds per task at "
+        "batch size 1 (median over repeats, mean over tasks) to produce the message, and for the receiver's first "
+        "answer token; speedup of the total against the full message timed in the same run.",
+        "",
+        "| variant | message rows | accuracy | message s | receiver s | total s | speedup |",
+        "|---|--:|---|--:|--:|--:|--:|",
+    ]
+    for r in table.iter_rows(named=True):
+        acc = fmt(r["overall_mean"], r["overall_std"], r["overall_lo"], r["overall_hi"])
+        lat = [("–" if np.isnan(r[k]) else f"{r[k]:.4g}") for k in ("message_s", "receiver_s", "total_s")]
+        speed = "–" if np.isnan(r["speedup_total"]) else f"{r['speedup_total']:.1f}x"
+        lines.append(f"| {r['variant']} | {r['message_rows']:.1f} | {acc} | " + " | ".join(lat) + f" | {speed} |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- ALFWorld (Table 1)
+ALFWORLD_SPLITS = {"seen": "valid_seen", "unseen": "valid_unseen"}
+
+
+def mean_steps(df: pl.DataFrame) -> float:
+    """Mean over seeds of each seed's mean episode length (nan without episodes)."""
+    if df.height == 0:
+        return float("nan")
+    return float(df.group_by("seed").agg(pl.col("steps").mean()).sort("seed")["steps"].mean())
+
+
+def alfworld_table(records: pl.DataFrame, order: list[str]) -> pl.DataFrame:
+    """Table 1: one row per variant; success and steps (successful / all) per split."""
+    rows = []
+    for variant in order:
+        sub = records.filter(pl.col("variant") == variant)
+        if sub.height == 0:
+            continue
+        row = {"variant": variant, "seeds": int(sub["seed"].n_unique())}
+        for name, split in ALFWORLD_SPLITS.items():
+            part = sub.filter(pl.col("split") == split)
+            for stat, value in cell(part, "won").items():
+                row[f"{name}_{stat}"] = value
+            row[f"{name}_steps_success"] = mean_steps(part.filter(pl.col("won")))
+            row[f"{name}_steps_all"] = mean_steps(part)
+        rows.append(row)
+    return pl.DataFrame(rows)
+
+
+def task_type_table(records: pl.DataFrame) -> pl.DataFrame:
+    """Success per variant, split (seen, unseen, all) and task type."""
+    rows = []
+    splits = {**ALFWORLD_SPLITS, "all": None}
+    for (variant, task_type), sub in sorted(records.group_by(["variant", "task_type"]), key=lambda x: x[0]):
+        for name, split in splits.items():
+            part = sub if split is None else sub.filter(pl.col("split") == split)
+            rows.append({"variant": variant, "split": name, "task_type": task_type, **cell(part, "won"),
+                         "steps_success": mean_steps(part.filter(pl.col("won"))), "steps_all": mean_steps(part)})
+    return pl.DataFrame(rows)
+
+
+def _steps(a: float, b: float) -> str:
+    return " / ".join("–" if np.isnan(x) else f"{x:.2f}" for x in (a, b))
+
+
+def alfworld_markdown(table: pl.DataFrame, types: pl.DataFrame) -> str:
+    """Table 1 in Markdown, then success per task type (all splits)."""
+    lines = [
+        "## Table 1: ALFWorld",
+        "",
+        "Success in %, mean ± std over seeds [95% bootstrap interval over episodes]; steps: mean over",
+        "successful episodes / over all episodes (failed ones count the step cap).",
+        "",
+        "| variant | seeds | seen success | unseen success | seen steps | unseen steps |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in table.iter_rows(named=True):
+        cells = [fmt(r[f"{s}_mean"], r[f"{s}_std"], r[f"{s}_lo"], r[f"{s}_hi"]) for s in ALFWORLD_SPLITS]
+        cells += [_steps(r[f"{s}_steps_success"], r[f"{s}_steps_all"]) for s in ALFWORLD_SPLITS]
+        lines.append(f"| {r['variant']} | {r['seeds']} | " + " | ".join(cells) + " |")
+    everything = types.filter(pl.col("split") == "all")
+    names = sorted(set(everything["task_type"].to_list()))
+    lines += ["", "### Success per task type (seen and unseen)", "", "| variant | " + " | ".join(names) + " |",
+              "|---|" + "---|" * len(names)]
+    for variant in table["variant"].to_list():
+        mine = {r["task_type"]: r for r in everything.filter(pl.col("variant") == variant).iter_rows(named=True)}
+        cells = [f"{mine[t]['mean']:.1f} (n={mine[t]['n']})" if t in mine else "–" for t in names]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
