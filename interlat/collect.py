@@ -5,26 +5,42 @@ generated with sampling through `interlat.decode.decode` (one state per generate
 h_t is the final-norm output at the position from which token t was sampled, so h_1 comes
 from the last prompt position). Each finished batch is written as one Parquet part into a
 work folder outside Snakemake's outputs, so a killed run resumes without redoing finished
-batches; at the end the parts and a manifest are moved into the output folder.
+batches; at the end rank 0 hard-links (or copies) the parts into the output folder with a
+manifest, which appears whole or not at all. `INTERLAT_FAIL_RANK` is a fault-injection hook
+for tests (see `FAIL_RANK_ENV`).
+
+The work folder records the settings its parts were made with (`settings.json`); parts made
+with other settings (a changed seed, batch size, sampling, sender or task list) are deleted
+before collecting, never reused. A task whose plan is empty (the sender stopped at once) has
+no message, since a message needs N >= 1 rows; it is listed in an `empty-*.json` record next
+to its batch's part, and a batch with no message at all is finished by that record alone.
 """
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from interlat import shards
+from interlat.atomic import atomic_dir, write_json
 from interlat.chat import render_ids
 from interlat.decode import Sampling, decode
 from interlat.errors import InterlatError
 from interlat.prompts import planner_messages
 
 log = logging.getLogger(__name__)
+
+#: Fault-injection hook for tests: the rank named here raises right after writing its first
+#: part, as a crashed rank would (a distributed run must then fail and publish nothing).
+FAIL_RANK_ENV = "INTERLAT_FAIL_RANK"
+SETTINGS = "settings.json"
 
 
 def batch_seed(seed: int, batch_key: str) -> int:
@@ -51,7 +67,9 @@ def make_batches(tasks: list[dict], batch_size: int) -> list[list[dict]]:
     return [tasks[i : i + batch_size] for i in range(0, len(tasks), batch_size)]
 
 
-def left_padded_prompts(tokenizer, prompts: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
+def left_padded_prompts(
+    tokenizer, prompts: list[list[int]], device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-pad token rows: (ids [B, S], mask [B, S])."""
     width = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
@@ -62,20 +80,32 @@ def left_padded_prompts(tokenizer, prompts: list[list[int]], device) -> tuple[to
     return ids.to(device), mask.to(device)
 
 
-def collect_batch(model, tokenizer, batch: list[dict], benchmark: str, cfg: Sampling, seed: int, sender_id: str):
+def collect_batch(
+    model, tokenizer, batch: list[dict], benchmark: str, cfg: Sampling, seed: int, sender_id: str
+):
     """Generate plans for one batch and return their shard messages."""
     device = next(model.parameters()).device
-    prompts = [render_ids(tokenizer, planner_messages(benchmark, t["problem"]), True) for t in batch]
+    prompts = [
+        render_ids(tokenizer, planner_messages(benchmark, t["problem"]), True) for t in batch
+    ]
     ids, mask = left_padded_prompts(tokenizer, prompts, device)
     gen = torch.Generator().manual_seed(seed)
     eos = {tokenizer.eos_token_id} | eos_ids(model)
     out = decode(
-        model, model.get_input_embeddings()(ids), mask, eos_ids=eos, cfg=cfg, generator=gen, keep_states=True
+        model,
+        model.get_input_embeddings()(ids),
+        mask,
+        eos_ids=eos,
+        cfg=cfg,
+        generator=gen,
+        keep_states=True,
     )
     messages = []
     for task, prompt, toks, H in zip(batch, prompts, out.tokens, out.states, strict=True):
         if not toks:
-            log.warning("task %s: empty plan (the sender stopped at once); stored as empty", task["task_id"])
+            log.warning(
+                "task %s: empty plan (the sender stopped at once); stored as empty", task["task_id"]
+            )
         messages.append(
             shards.Message(
                 task_id=task["task_id"],
@@ -92,6 +122,70 @@ def collect_batch(model, tokenizer, batch: list[dict], benchmark: str, cfg: Samp
             )
         )
     return messages
+
+
+def _empty_name(rank: int, index: int) -> str:
+    """Record of the tasks of batch `index` (written by `rank`) whose plan came out empty."""
+    return f"empty-r{rank:02d}-{index:05d}.json"
+
+
+def _batch_index(path: Path) -> int:
+    """Batch index of a part or empty record: the last dash-separated field of its stem."""
+    return int(path.stem.rsplit("-", 1)[1])
+
+
+def finished_batches(work_dir: Path) -> dict[int, list[Path]]:
+    """Batch index -> the files that finish it (its part, or an all-empty record).
+
+    Dot-prefixed temporary files are never matched: they are not finished work.
+    """
+    found: dict[int, list[Path]] = {}
+    for p in sorted(work_dir.glob("part-*.parquet")):
+        found.setdefault(_batch_index(p), []).append(p)
+    for p in sorted(work_dir.glob("empty-*.json")):
+        if json.loads(p.read_text())["all"]:
+            found.setdefault(_batch_index(p), []).append(p)
+    return found
+
+
+def run_settings(tasks, *, benchmark, sender_path, sender_id, cfg, batch_size, seed, dtype) -> dict:
+    """Everything that decides the content of the parts (the sender's files by size and mtime)."""
+    sender = Path(sender_path)
+    files = sorted(f for f in sender.iterdir() if f.is_file()) if sender.is_dir() else []
+    ids = "\n".join(sorted(t["task_id"] for t in tasks))
+    return {
+        "benchmark": benchmark,
+        "sender_path": str(sender_path),
+        "sender_id": sender_id,
+        "sender_files": {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in files},
+        "sampling": asdict(cfg),
+        "batch_size": batch_size,
+        "seed": seed,
+        "dtype": dtype,
+        "tasks": hashlib.sha256(ids.encode()).hexdigest(),
+    }
+
+
+def prepare_work_dir(work_dir: Path, settings: dict, rank: int) -> None:
+    """Rank 0 deletes parts made with other settings and records these; all ranks then check.
+
+    Under a process group the other ranks wait for rank 0 at a barrier.
+    """
+    path = work_dir / SETTINGS
+    if rank == 0:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        old = json.loads(path.read_text()) if path.is_file() else None
+        if old != settings:
+            stale = [*work_dir.glob("part-*.parquet"), *work_dir.glob("empty-*.json")]
+            if stale:
+                log.warning("%s: %d parts from other settings: deleted", work_dir, len(stale))
+            for p in stale:
+                p.unlink()
+            write_json(path, settings)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    if not path.is_file() or json.loads(path.read_text()) != settings:
+        raise InterlatError(f"{path}: settings differ from this rank's (rank 0 did not prepare it)")
 
 
 def collect(
@@ -111,51 +205,93 @@ def collect(
 ) -> dict:
     """Collect messages for `tasks` (this rank's share), resuming from `work_dir`; see module doc."""
     rank, world = dist_info()
-    work_dir.mkdir(parents=True, exist_ok=True)
+    settings = run_settings(
+        tasks, benchmark=benchmark, sender_path=sender_path, sender_id=sender_id, cfg=cfg,
+        batch_size=batch_size, seed=seed, dtype=dtype,
+    )  # fmt: skip
+    prepare_work_dir(work_dir, settings, rank)
     batches = make_batches(tasks, batch_size)
     mine = [(i, b) for i, b in enumerate(batches) if i % world == rank]
-    done = {int(p.stem.rsplit("-", 1)[1]) for p in work_dir.glob("part-*.parquet")}
+    done = finished_batches(work_dir)
     todo = [(i, b) for i, b in mine if i not in done]
-    log.info("rank %d/%d: %d batches, %d already done", rank, world, len(mine), len(mine) - len(todo))
-    n_tokens = 0
+    log.info(
+        "rank %d/%d: %d batches, %d already done", rank, world, len(mine), len(mine) - len(todo)
+    )
+    n_tokens = n_empty = 0
     start = time.perf_counter()
     with tqdm(total=len(todo), desc=f"collect r{rank}", mininterval=2.0) as bar:
         for i, batch in todo:
             messages = collect_batch(
-                model, tokenizer, batch, benchmark, cfg, batch_seed(seed, batch[0]["task_id"]), sender_id
+                model,
+                tokenizer,
+                batch,
+                benchmark,
+                cfg,
+                batch_seed(seed, batch[0]["task_id"]),
+                sender_id,
             )
-            messages = [m for m in messages if m.n_tokens > 0] or messages
-            shards.write_part(work_dir / shards.part_name(rank, i), messages, dtype=dtype)
-            n_tokens += sum(m.n_tokens for m in messages)
+            for old in work_dir.glob(f"empty-r*-{i:05d}.json"):  # of an interrupted try
+                old.unlink()
+            kept = [m for m in messages if m.n_tokens > 0]
+            empty = [m.task_id for m in messages if m.n_tokens == 0]
+            if empty:  # written first: a part on disk always has its record
+                record = {"task_ids": empty, "all": not kept}
+                write_json(work_dir / _empty_name(rank, i), record)
+            if kept:
+                shards.write_part(work_dir / shards.part_name(rank, i), kept, dtype=dtype)
+            if os.environ.get(FAIL_RANK_ENV) == str(rank):
+                raise RuntimeError(f"rank {rank}: failure injected by {FAIL_RANK_ENV} (tests)")
+            n_tokens += sum(m.n_tokens for m in kept)
+            n_empty += len(empty)
             bar.update(1)
             bar.set_postfix(tok_s=f"{n_tokens / (time.perf_counter() - start):.0f}")
-    return {"batches": len(mine), "resumed": len(mine) - len(todo), "tokens": n_tokens}
+    return {
+        "batches": len(mine),
+        "resumed": len(mine) - len(todo),
+        "tokens": n_tokens,
+        "empty": n_empty,
+    }
 
 
-def publish(work_dir: Path, out_dir: Path, *, n_batches: int, sender_path: str, sender_id: str, dtype: str) -> None:
-    """Check every batch's part exists, then move parts + manifest into `out_dir` atomically."""
-    parts = sorted(work_dir.glob("part-*.parquet"))
-    if len(parts) != n_batches:
-        raise InterlatError(f"{work_dir}: {len(parts)} parts, expected {n_batches} (a rank failed?)")
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    entries, hidden, count = {}, None, 0
-    for p in parts:
-        shutil.copy2(p, tmp / p.name)
-        entries[p.name] = hashlib.sha256((tmp / p.name).read_bytes()).hexdigest()
-    index = shards.read_index(tmp)
-    count = index.height
-    hidden = int(index["hidden_size"][0]) if count else 0
-    shards.write_manifest(
-        tmp,
-        sender_path=sender_path,
-        sender_id=sender_id,
-        dtype=dtype,
-        hidden_size=hidden,
-        parts=entries,
-        counts={"messages": count},
-    )
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link `src` to `dst` (parts are never modified in place), copying across devices."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def publish(
+    work_dir: Path, out_dir: Path, *, n_batches: int, sender_path: str, sender_id: str, dtype: str
+) -> None:
+    """Check every batch is finished, then put its parts + a manifest in `out_dir` atomically.
+
+    The work folder is left as it is (deleting it is the caller's choice).
+    """
+    found = finished_batches(work_dir)
+    missing = sorted(set(range(n_batches)) - set(found))
+    if missing:
+        raise InterlatError(
+            f"{work_dir}: batches {missing[:10]} of {n_batches} have no part (a rank failed?)"
+        )
+    twice = {i: [p.name for p in ps] for i, ps in found.items() if len(ps) > 1}
+    if twice:
+        raise InterlatError(f"{work_dir}: batches finished more than once: {twice}")
+    parts = sorted(p for ps in found.values() for p in ps if p.suffix == ".parquet")
+    n_empty = sum(len(json.loads(p.read_text())["task_ids"]) for p in work_dir.glob("empty-*.json"))
+    with atomic_dir(out_dir) as tmp:
+        entries = {}
+        for p in parts:
+            _link_or_copy(p, tmp / p.name)
+            entries[p.name] = shards.sha256_file(tmp / p.name)
+        index = shards.read_index(tmp) if parts else None
+        count = 0 if index is None else index.height
+        shards.write_manifest(
+            tmp,
+            sender_path=sender_path,
+            sender_id=sender_id,
+            dtype=dtype,
+            hidden_size=int(index["hidden_size"][0]) if count else 0,
+            parts=entries,
+            counts={"messages": count, "empty_plans": n_empty},
+        )

@@ -6,6 +6,11 @@ final norm's output, and the LM head on top: exactly `hidden_states[-1]` of a fu
 without ever materialising the other layers. Inputs are left-padded; each row's state is read
 at its own last real position, position ids come from the attention mask, and each row stops
 at its own end-of-sequence token.
+
+The loop keeps per-step Python work constant in the batch size: tokens and states go into
+preallocated [B, steps] buffers (a finished row's later entries are never read, since each
+row's valid entries are a prefix), the attention mask is preallocated and sliced, and the
+only host synchronisation per step is the all-finished check.
 """
 
 from dataclasses import dataclass
@@ -25,22 +30,30 @@ class Sampling:
 
 
 def sample_next(logits: torch.Tensor, cfg: Sampling, generator: torch.Generator) -> torch.Tensor:
-    """Draw one token per row from logits [B, V] with temperature, top-k and top-p."""
+    """Draw one token per row from logits [B, V] with temperature, then top-k, then top-p.
+
+    Top-p acts on the renormalised top-k (as in Hugging Face's warper order); with top-k on,
+    only the k best logits are sorted, not the whole vocabulary.
+    """
     logits = logits.float()
     if cfg.temperature <= 0:
         return logits.argmax(-1)
     logits = logits / cfg.temperature
     if 0 < cfg.top_k < logits.shape[-1]:
-        kth = torch.topk(logits, cfg.top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
+        values, order = torch.topk(logits, cfg.top_k, dim=-1)  # sorted, descending
+    elif cfg.top_p < 1.0:
+        values, order = torch.sort(logits, descending=True, dim=-1)
+    else:
+        values, order = logits, None
     if cfg.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        probs = sorted_logits.softmax(-1)
-        drop = probs.cumsum(-1) - probs > cfg.top_p
-        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = logits.softmax(-1)
-    return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
+        probs = values.softmax(-1)
+        drop = probs.cumsum(-1) - probs > cfg.top_p  # the first token is always kept
+        values = values.masked_fill(drop, float("-inf"))
+    probs = values.softmax(-1)
+    drawn = torch.multinomial(probs.cpu(), 1, generator=generator).to(logits.device)
+    if order is not None:
+        drawn = order.gather(-1, drawn)
+    return drawn.squeeze(-1)
 
 
 @dataclass
@@ -66,55 +79,59 @@ def decode(
 ) -> Generated:
     """Sample up to `cfg.max_new_tokens` tokens for each left-padded row.
 
-    `force_length` ignores end-of-sequence (for latency benchmarks at a fixed N).
+    `inputs_embeds` [B, S, d] and `attention_mask` [B, S] (1 = real) hold the prompts; a row
+    stops at its first token in `eos_ids`, which is not returned. With `keep_states`, row t
+    of a row's states is the final-norm output at the position that sampled its token t.
+    `force_length` ignores end-of-sequence and generates exactly that many tokens per row
+    (for latency benchmarks at a fixed N).
     """
     body = model.get_decoder()
     head = model.get_output_embeddings()
     embed = model.get_input_embeddings()
-    B = inputs_embeds.shape[0]
+    B, S = attention_mask.shape
     device = inputs_embeds.device
-    mask = attention_mask.long()
-    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-    cache = DynamicCache()
+    steps = force_length if force_length is not None else cfg.max_new_tokens
+    mask = torch.zeros(B, S + steps, dtype=torch.long, device=device)
+    mask[:, :S] = attention_mask
+    position_ids = (mask[:, :S].cumsum(-1) - 1).clamp(min=0)
+    cache = DynamicCache(config=model.config)
     out = body(
         inputs_embeds=inputs_embeds,
-        attention_mask=mask,
+        attention_mask=mask[:, :S],
         position_ids=position_ids,
-        past_key_values=cache,
+        cache=cache,
         use_cache=True,
     )
     h = out.last_hidden_state[:, -1]
-    next_pos = position_ids[:, -1] + 1
-    tokens: list[list[int]] = [[] for _ in range(B)]
-    states: list[list[torch.Tensor]] = [[] for _ in range(B)]
+    next_pos = position_ids[:, -1:] + 1
+    tokens = torch.zeros(B, steps, dtype=torch.long, device=device)
+    states = h.new_empty(B, steps, h.shape[-1]) if keep_states else None
+    lengths = torch.zeros(B, dtype=torch.long, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
-    steps = force_length if force_length is not None else cfg.max_new_tokens
-    for _ in range(steps):
+    eos = torch.tensor(sorted(eos_ids), dtype=torch.long, device=device)
+    for t in range(steps):
         tok = sample_next(head(h), cfg, generator)
+        tokens[:, t] = tok
+        if keep_states:
+            states[:, t] = h
         if force_length is None:
-            stop = torch.tensor([t in eos_ids for t in tok.tolist()], device=device)
-        else:
-            stop = torch.zeros(B, dtype=torch.bool, device=device)
-        for b in (~done & ~stop).nonzero().flatten().tolist():
-            tokens[b].append(int(tok[b]))
-            if keep_states:
-                states[b].append(h[b])
-        done |= stop
-        if bool(done.all()):
+            done |= torch.isin(tok, eos)
+        lengths += ~done
+        if t == steps - 1 or (force_length is None and bool(done.all())):
             break
-        mask = torch.cat([mask, (~done).long()[:, None]], dim=1)
+        mask[:, S + t] = ~done
         out = body(
             inputs_embeds=embed(tok[:, None]),
-            attention_mask=mask,
-            position_ids=next_pos[:, None],
-            past_key_values=out.past_key_values,
+            attention_mask=mask[:, : S + t + 1],
+            position_ids=next_pos,
+            cache=cache,
             use_cache=True,
         )
         h = out.last_hidden_state[:, -1]
         next_pos = next_pos + 1
-    d = inputs_embeds.shape[-1] if not keep_states else h.shape[-1]
+    n = lengths.tolist()
     return Generated(
-        tokens=tokens,
-        states=[torch.stack(s) if s else h.new_zeros(0, d) for s in states] if keep_states else None,
+        tokens=[row[:k] for row, k in zip(tokens.tolist(), n, strict=True)],
+        states=[states[b, :k] for b, k in enumerate(n)] if keep_states else None,
         finished=done.tolist(),
     )
