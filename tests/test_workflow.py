@@ -20,6 +20,9 @@ from tests.conftest import REPO
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 BIN = Path(sys.executable).parent
 VARIANTS = yaml.safe_load((REPO / "config/test.yaml").read_text())["evaluate"]["variants"]
+#: Table 3's evaluations beyond VARIANTS (students of compress.k_list and the untrained baselines)
+_COMPRESS = yaml.safe_load((REPO / "config/test.yaml").read_text())["compress"]
+COMPRESS_VARIANTS = [v for v in [f"compressed_{k}" for k in _COMPRESS["k_list"]] + _COMPRESS["baselines"] if v not in VARIANTS]
 
 
 def copy_repo(dest: Path) -> Path:
@@ -59,11 +62,21 @@ def planned_jobs(out: subprocess.CompletedProcess) -> dict[str, int]:
     return jobs
 
 
+def finished_workflow(tmp_path_factory) -> Path:
+    """One real run per test session, shared by the modules that check it (e.g. test_compress)."""
+    work = tmp_path_factory.getbasetemp() / "workflow"
+    if not (work / ".finished").exists():
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        copy_repo(work)
+        smk(work)
+        (work / ".finished").touch()
+    return work
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
-    work = copy_repo(tmp_path_factory.mktemp("wf"))
-    smk(work)
-    return work
+    return finished_workflow(tmp_path_factory)
 
 
 def test_every_expected_output_exists(finished):
@@ -78,6 +91,10 @@ def test_every_expected_output_exists(finished):
         *[f"evaluate/math/{v}.parquet" for v in VARIANTS],
         "tables/table2_math.csv", "tables/table2_math.md", "tables/math_subjects.csv",
         "tables/accuracy.png", "tables/training.png",
+        *[f"compress/math/K{k}/student.safetensors" for k in _COMPRESS["k_list"]],
+        *[f"evaluate/math/{v}.parquet" for v in COMPRESS_VARIANTS],
+        *[f"latency/math/{m}.csv" for m in ["full", *[f"K{k}" for k in _COMPRESS["k_list"]]]],
+        "tables/table3_compression.csv", "tables/table3_compression.md", "tables/compression.png",
     ]
     missing = [e for e in expected if not (r / e).exists()]
     assert not missing, missing
@@ -106,14 +123,14 @@ def test_changed_evaluation_parameter_reruns_only_evaluation_and_tables(finished
     override = tmp_path / "override.yaml"
     override.write_text("evaluate: {temperature: 0.5}\n")
     out = smk(finished, "-n", "--configfile", "config/test.yaml", str(override))
-    assert planned_jobs(out) == {"evaluate": len(VARIANTS), "tables": 1, "all": 1}
+    assert planned_jobs(out) == {"evaluate": len(VARIANTS) + len(COMPRESS_VARIANTS), "tables": 1, "all": 1}
 
 
 def test_changed_sender_parameter_reruns_collection_onwards(finished, tmp_path):
     override = tmp_path / "override.yaml"
     override.write_text("collect: {top_p: 0.8}\n")
     jobs = planned_jobs(smk(finished, "-n", "--configfile", "config/test.yaml", str(override)))
-    assert set(jobs) == {"collect", "convert", "train", "evaluate", "tables", "all"}
+    assert set(jobs) == {"collect", "convert", "train", "compress", "evaluate", "latency", "tables", "all"}
     assert jobs["collect"] == 2
 
 

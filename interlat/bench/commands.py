@@ -231,3 +231,191 @@ def collect(
         table.add_row(*(str(v) for v in row.values()))
     Console().print(table)
     write_table(out, rows, caption)
+
+
+@bench.command("latency")
+@click.option(
+    "--sender",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Sender model folder (pipeline mode; with --receiver, --conversations and --latents).",
+)
+@click.option(
+    "--receiver",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Trained interlat receiver checkpoint (pipeline mode).",
+)
+@click.option(
+    "--student",
+    "students",
+    type=click.Path(file_okay=False),
+    multiple=True,
+    help="Compression student checkpoint from `interlat compress` (repeatable): times compressed_<K>.",
+)
+@click.option(
+    "--conversations",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="test.jsonl from `interlat convert` (pipeline mode): the timed tasks.",
+)
+@click.option(
+    "--latents",
+    type=click.Path(exists=True),
+    multiple=True,
+    help="Shard folders of the test messages (pipeline mode): each task's sender prompt and N.",
+)
+@click.option(
+    "--variants",
+    default="",
+    show_default=True,
+    help="Comma-separated untrained baselines to time as well (truncated_<p>, first_<K>).",
+)
+@click.option(
+    "--random-shape",
+    type=click.Choice(sorted(["default", "qwen2.5-0.5b"])),
+    default=None,
+    help="Random-weight models of this shape instead of checkpoints (P4 benchmark).",
+)
+@click.option(
+    "--layers",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="With --random-shape: decoder layers instead of the shape's (0: the shape's).",
+)
+@click.option(
+    "--prompt-tokens",
+    type=click.IntRange(1),
+    default=96,
+    show_default=True,
+    help="With --random-shape: prompt length in tokens.",
+)
+@click.option(
+    "--n-tokens",
+    type=click.IntRange(1),
+    default=256,
+    show_default=True,
+    help="With --random-shape: N, the full message's length in tokens (forced, end-of-sequence ignored).",
+)
+@click.option(
+    "--K",
+    "ks",
+    type=click.IntRange(1),
+    multiple=True,
+    default=(8,),
+    show_default=True,
+    help="With --random-shape: latent steps K of the (untrained) students (repeatable).",
+)
+@click.option(
+    "--tasks",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Tasks timed (batch size 1 each).",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="Timed rounds; each (method, task) time is the median over them.",
+)
+@click.option(
+    "--warmup", type=click.IntRange(0), default=1, show_default=True, help="Untimed rounds first."
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of sampling and random workloads."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Table to write: CSV if the name ends in .csv, else Markdown.",
+)
+def latency(
+    sender,
+    receiver,
+    students,
+    conversations,
+    latents,
+    variants,
+    random_shape,
+    layers,
+    prompt_tokens,
+    n_tokens,
+    ks,
+    tasks,
+    repeats,
+    warmup,
+    seed,
+    out,
+):
+    """Message latency: the sender's full message vs K latent steps, plus the receiver's first token.
+
+    Example (pipeline; a compress rule's student): interlat bench latency --sender results/default/models/sender
+    --receiver results/default/train/math/interlat --student results/default/compress/math/K8
+    --conversations results/default/convert/math/test.jsonl --latents results/default/latents/math/sender/algebra
+    --out results/default/latency/math/K8.csv
+
+    Example (P4, random weights): interlat bench latency --random-shape qwen2.5-0.5b --n-tokens 256 --K 8 --out p4.md
+    """
+    import csv
+
+    import torch
+
+    from interlat.atomic import atomic_path
+    from interlat.bench import latency as lat
+    from interlat.errors import InterlatError
+    from interlat.variants import MESSAGE_VARIANT_PATTERNS
+
+    names = [v.strip() for v in variants.split(",") if v.strip()]
+    bad = [v for v in names if not any(p.fullmatch(v) for p in MESSAGE_VARIANT_PATTERNS.values())]
+    if bad:
+        raise InterlatError(f"--variants: {bad[0]!r}: expected truncated_<p> or first_<K>")
+    pipeline = [sender, receiver, conversations]
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if random_shape:
+        if any(pipeline) or students or latents:
+            raise InterlatError(
+                "--random-shape: not with --sender/--receiver/--student/--conversations/--latents"
+            )
+        snd, rec, stu, work, spec = lat.random_setup(
+            random_shape, layers, tasks, prompt_tokens, n_tokens, list(ks), seed, device
+        )
+        setup = (
+            f"random {random_shape} shape ({spec['num_layers']} layers, hidden {spec['hidden_size']}, "
+            f"vocab {spec['vocab_size']}), prompt {prompt_tokens} tokens, N={n_tokens}"
+        )
+    else:
+        if not all(pipeline) or not latents:
+            raise InterlatError(
+                "--sender, --receiver, --conversations and --latents: all required without --random-shape"
+            )
+        snd, rec, stu, work = lat.load_pipeline(
+            sender, receiver, students, conversations, latents, tasks, device
+        )
+        setup = f"{sender} -> {receiver}, {len(work)} test tasks, mean N={sum(t.n_tokens for t in work) / len(work):.1f}"
+    rows = lat.measure(
+        work,
+        sender=snd,
+        receiver=rec,
+        students=stu,
+        variants=names,
+        repeats=repeats,
+        warmup=warmup,
+        seed=seed,
+    )
+    caption = (
+        f"{setup}; batch 1, median of {repeats} rounds after {warmup} warm-up, mean over tasks; "
+        f"{lat.machine()}"
+    )
+    with atomic_path(out) as tmp:
+        if str(out).endswith(".csv"):
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=lat.COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+        else:
+            tmp.write_text(lat.to_markdown(rows, caption))
+    click.echo(lat.to_markdown(rows, caption), err=True)

@@ -132,11 +132,14 @@ def get_launcher(wildcards, resources):
 
 def get_eval_input(wildcards):
     receiver = RECEIVER_OF_VARIANT.get(wildcards.variant, "interlat")
-    return {
+    inputs = {
         "receiver": f"results/{RUN}/train/{wildcards.benchmark}/{receiver}",
         "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
         "latents": get_latents(wildcards),
     }
+    if is_compressed(wildcards.variant):
+        inputs["student"] = get_student_dir(wildcards)
+    return inputs
 
 
 def get_seeds(wildcards=None):
@@ -163,6 +166,89 @@ def get_train_logs(wildcards):
 
 def get_final_outputs():
     return [f"results/{RUN}/tables"]
+
+
+# Compression (METHOD.md section 4): students, Table 3's evaluations and latencies.
+#: benchmarks whose evaluation takes a student's latents (the ALFWorld episode runner does not yet)
+COMPRESS_BENCHMARKS = ("math",)
+
+
+def is_compressed(variant):
+    return re.fullmatch(r"compressed_\d+", variant) is not None
+
+
+def get_compress_benchmarks():
+    return [b for b in config["benchmarks"] if b in COMPRESS_BENCHMARKS]
+
+
+def get_compress_variants():
+    """Table 3: the full message, one student per K (compress.k_list), the untrained baselines."""
+    section = config["compress"]
+    variants = [f"compressed_{k}" for k in section["k_list"]] + section["baselines"]
+    return ["interlat", *variants] if variants else []
+
+
+def get_compress_input(wildcards):
+    """The teacher (interlat receiver), the student's initial LM, conversations, full messages."""
+    return {
+        "teacher": f"results/{RUN}/train/{wildcards.benchmark}/interlat",
+        "student": f"results/{RUN}/models/{config['compress']['student']}",
+        "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
+        "latents": get_latents(wildcards),
+    }
+
+
+def get_student_dir(wildcards):
+    """The student of a compressed_<K> evaluation variant."""
+    k = wildcards.variant.split("_")[1]
+    return f"results/{RUN}/compress/{wildcards.benchmark}/K{k}"
+
+
+def get_student_option(wildcards, input):
+    return f"--student {input.student}" if "student" in input.keys() else ""
+
+
+def get_compress_evaluations(wildcards):
+    return expand(
+        "results/{run}/evaluate/{benchmark}/{variant}.parquet",
+        run=RUN,
+        benchmark=get_compress_benchmarks(),
+        variant=get_compress_variants(),
+    )
+
+
+def get_latency_tables(wildcards):
+    """Per benchmark: the full message's file first, then one per K (a new K adds one job)."""
+    if not get_compress_variants():
+        return []
+    return expand(
+        "results/{run}/latency/{benchmark}/{message}.csv",
+        run=RUN,
+        benchmark=get_compress_benchmarks(),
+        message=["full", *[f"K{k}" for k in config["compress"]["k_list"]]],
+    )
+
+
+def get_latency_input(wildcards):
+    inputs = {
+        "sender": f"results/{RUN}/models/sender",
+        "receiver": f"results/{RUN}/train/{wildcards.benchmark}/interlat",
+        "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
+        "latents": get_latents(wildcards),
+    }
+    if wildcards.message != "full":
+        inputs["student"] = (
+            f"results/{RUN}/compress/{wildcards.benchmark}/{wildcards.message}"
+        )
+    return inputs
+
+
+def get_latency_variants(wildcards):
+    """The untrained baselines are timed with the full message; students in their own job."""
+    baselines = config["compress"]["baselines"]
+    if wildcards.message != "full" or not baselines:
+        return ""
+    return f"--variants {','.join(baselines)}"
 
 
 def write_run_config():

@@ -1,7 +1,7 @@
 """Evaluation: one job per message variant, every configured seed, symbolic grading.
 
 REQUIRED INPUTS: results/<run>/train/<benchmark>/<receiver>/, results/<run>/convert/<benchmark>/,
-    results/<run>/latents/<benchmark>/sender/<subject>/
+    results/<run>/latents/<benchmark>/sender/<subject>/, compressed_<K>: results/<run>/compress/<benchmark>/K<K>/
 OUTPUTS: results/<run>/evaluate/<benchmark>/<variant>.parquet (per-example records)
 Resumable chunks: work/<run>/evaluate/<benchmark>/<variant>/
 """
@@ -22,6 +22,7 @@ rule evaluate:
         runtime=240,
     params:
         latents=get_latents_options,
+        student=get_student_option,
         work="work/{run}/evaluate/{benchmark}/{variant}",
         seeds=get_seeds,
         temperature=lookup(dpath="evaluate/temperature", within=config),
@@ -34,6 +35,7 @@ rule evaluate:
             --receiver {input.receiver:q} \
             --conversations {input.conversations:q}/test.jsonl \
             {params.latents} \
+            {params.student} \
             --variant {wildcards.variant} \
             --seeds {params.seeds} \
             --temperature {params.temperature} \

@@ -1,8 +1,9 @@
 """Tables and figures: the paper's layouts with bootstrap intervals, for `snakemake --report`.
 
 REQUIRED INPUTS: results/<run>/evaluate/<benchmark>/<variant>.parquet,
-    results/<run>/train/<benchmark>/<receiver>.csv
-OUTPUTS: results/<run>/tables/ (table2_math.{csv,md}, math_subjects.csv, accuracy.png, training.png)
+    results/<run>/train/<benchmark>/<receiver>.csv, Table 3: results/<run>/latency/<benchmark>/*.csv
+OUTPUTS: results/<run>/tables/ (table2_math.{csv,md}, math_subjects.csv, accuracy.png, training.png;
+    compression: table3_compression.{csv,md}, compression.png)
 """
 
 
@@ -10,6 +11,8 @@ rule tables:
     input:
         evaluations=get_evaluations,
         train_logs=get_train_logs,
+        compress_evaluations=get_compress_evaluations,
+        latency=get_latency_tables,
     output:
         report(
             directory("results/{run}/tables"),
@@ -32,11 +35,19 @@ rule tables:
         train_logs=lambda wildcards, input: " ".join(
             f"--train-logs {p}" for p in input.train_logs
         ),
+        compress_evaluations=lambda wildcards, input: " ".join(
+            f"--compress-evaluations {p}" for p in input.compress_evaluations
+        ),
+        latency=lambda wildcards, input: " ".join(
+            f"--latency {p}" for p in input.latency
+        ),
     shell:
         r"""
         interlat tables \
             {params.evaluations} \
             {params.train_logs} \
+            {params.compress_evaluations} \
+            {params.latency} \
             --out {output:q} \
             >{log:q} 2>&1
         """

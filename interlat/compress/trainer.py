@@ -1,0 +1,275 @@
+"""Student training: setup / train / save_checkpoint / cleanup (METHOD.md section 4).
+
+One process. AdamW on the student (LM + bridge + lat_bos [+ projection]) with linear warm-up
+and linear decay; the teacher stays frozen in eval mode (`CompressionLoss`). A held-out part
+of the tasks (`eval_fraction`, 5% in the paper) is scored every `eval_every` steps; the best
+student so far is written to `work_dir/best` and training stops early after `patience`
+evaluations without improvement. Training state (weights, optimizer, scheduler, step, RNG,
+early-stopping counters) is saved under `work_dir/state` every `checkpoint_every` steps, so a
+killed run resumes where it stopped; state made with other settings is discarded, never
+reused. The best student is copied to the output folder at the end, with `log.csv`.
+"""
+
+import csv
+import json
+import logging
+import math
+import random
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from interlat.atomic import atomic_dir
+from interlat.compress.checkpoint import save_student
+from interlat.compress.data import make_batch
+from interlat.compress.loss import CompressionLoss
+from interlat.errors import InterlatError
+
+log = logging.getLogger(__name__)
+
+LOG_FIELDS = ("step", "loss", "ce", "l_kl", "l_align", "lr", "eval_loss")
+
+
+@dataclass
+class CompressConfig:
+    """Student training settings (config section `compress`; K comes from the `K` wildcard)."""
+
+    K: int = 8  #: latent steps the student emits
+    epochs: float = 10.0  #: passes over the training part (paper 3)
+    max_steps: int = 0  #: cap on optimizer steps (0: epochs decide)
+    batch_size: int = 16  #: tasks per step (paper 2)
+    lr: float = 0.003  #: peak learning rate (paper 5e-5)
+    warmup_ratio: float = 0.03  #: linear warm-up fraction, then linear decay
+    weight_decay: float = 0.0  #: AdamW weight decay
+    max_grad_norm: float = 1.0  #: gradient clipping norm
+    eval_fraction: float = 0.05  #: held-out share of tasks for early stopping (paper 5%)
+    eval_every: int = 20  #: steps between evaluations
+    patience: int = 10  #: evaluations without improvement before stopping (paper 5)
+    kl_weight: float = 0.1  #: weight of L_kl
+    align_weight: float = 0.1  #: weight of L_align
+    temperature: float = 4.0  #: distillation temperature T of L_kl
+    gradient_checkpointing: bool = False  #: checkpoint the student LM's layers
+    checkpoint_every: int = 50  #: steps between resumable checkpoints
+    seed: int = 0  #: seed of initialisation, data order and the eval split
+
+    def __post_init__(self):
+        checks = {
+            "compress.K": self.K >= 1,
+            "compress.epochs": self.epochs > 0,
+            "compress.max_steps": self.max_steps >= 0,
+            "compress.batch_size": self.batch_size >= 1,
+            "compress.lr": self.lr > 0,
+            "compress.warmup_ratio": 0 <= self.warmup_ratio <= 1,
+            "compress.eval_fraction": 0 <= self.eval_fraction < 1,
+            "compress.eval_every": self.eval_every >= 1,
+            "compress.patience": self.patience >= 1,
+            "compress.temperature": self.temperature > 0,
+            "compress.checkpoint_every": self.checkpoint_every >= 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise InterlatError(f"config: field \"{bad[0]}\": invalid value {getattr(self, bad[0].split('.')[1])!r}")
+
+    def total_steps(self, n_train: int) -> int:
+        steps = max(math.ceil(self.epochs * n_train / self.batch_size), 1)
+        return min(steps, self.max_steps) if self.max_steps else steps
+
+
+class CompressTrainer:
+    """setup / train / save_checkpoint / cleanup, as `interlat.train.Trainer`."""
+
+    def __init__(self, cfg: CompressConfig, student, teacher, tokenizer, train_samples, eval_samples, work_dir):
+        if not train_samples:
+            raise InterlatError("compress: no training samples")
+        self.cfg = cfg
+        self.student = student
+        self.teacher = teacher
+        self.tokenizer = tokenizer
+        self.train_samples = train_samples
+        self.eval_samples = eval_samples
+        self.work_dir = Path(work_dir)
+        self.total = cfg.total_steps(len(train_samples))
+        self.vocab = student.lm.get_input_embeddings().weight.shape[0]
+        self.step, self.best_loss, self.best_step, self.bad_evals, self.rows = 0, math.inf, -1, 0, []
+
+    # -- setup -------------------------------------------------------------
+    def setup(self) -> None:
+        cfg = self.cfg
+        self.device = self.student.device
+        if cfg.gradient_checkpointing:
+            self.student.enable_gradient_checkpointing()
+        self.loss_fn = CompressionLoss(self.student, self.teacher, cfg.K, cfg.kl_weight, cfg.align_weight, cfg.temperature)
+        params = [p for p in self.student.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        warm = max(int(cfg.warmup_ratio * self.total), 1)
+        total = self.total
+
+        def schedule(step: int) -> float:
+            return (step + 1) / warm if step < warm else max(0.0, (total - step) / max(total - warm, 1))
+
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, schedule)
+        self.resume()
+
+    def batch(self, step: int) -> dict:
+        """The training batch of `step` (epoch-wise seeded permutations, a continuous stream)."""
+        n, B = len(self.train_samples), self.cfg.batch_size
+        picked = []
+        for k in range(step * B, (step + 1) * B):
+            epoch, pos = divmod(k, n)
+            perm = list(range(n))
+            random.Random(f"{self.cfg.seed}:epoch:{epoch}").shuffle(perm)
+            picked.append(self.train_samples[perm[pos]])
+        return make_batch(picked, self.tokenizer, self.vocab, self.device)
+
+    # -- train -------------------------------------------------------------
+    def train(self) -> None:
+        cfg = self.cfg
+        while self.step < self.total and self.bad_evals < cfg.patience:
+            self.student.train()
+            out = self.loss_fn(self.batch(self.step))
+            self.opt.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(self.student.parameters(), cfg.max_grad_norm)
+            self.opt.step()
+            self.sched.step()
+            row = {k: float(out[k].detach()) for k in ("loss", "ce", "l_kl", "l_align")}
+            row.update(step=self.step, lr=self.sched.get_last_lr()[0], eval_loss=math.nan)
+            self.step += 1
+            if self.step % cfg.eval_every == 0 or self.step == self.total:
+                row["eval_loss"] = self.score()
+            self.rows.append(row)
+            if self.step % 10 == 0 or self.step == self.total:
+                log.info("step %d/%d loss %.4f ce %.4f eval %.4f", self.step, self.total, row["loss"], row["ce"], row["eval_loss"])
+            if self.step % cfg.checkpoint_every == 0 and self.step < self.total:
+                self.save_state()
+        if self.bad_evals >= cfg.patience:
+            log.info("early stop at step %d (best %.4f at step %d)", self.step, self.best_loss, self.best_step)
+
+    @torch.no_grad()
+    def eval_loss(self) -> float:
+        """Mean total loss over the held-out tasks (student in eval mode)."""
+        self.student.eval()
+        total, n = 0.0, 0
+        for i in range(0, len(self.eval_samples), self.cfg.batch_size):
+            part = self.eval_samples[i : i + self.cfg.batch_size]
+            total += float(self.loss_fn(make_batch(part, self.tokenizer, self.vocab, self.device))["loss"]) * len(part)
+            n += len(part)
+        return total / n
+
+    def score(self) -> float:
+        """Evaluate; keep the best student under work_dir/best; count evaluations without gain."""
+        value = self.eval_loss() if self.eval_samples else -float(self.step)  # no held-out part: the latest is best
+        if value < self.best_loss:
+            self.best_loss, self.best_step, self.bad_evals = value, self.step, 0
+            with atomic_dir(self.work_dir / "best") as tmp:
+                save_student(self.student, self.tokenizer, tmp, self.cfg.K)
+        else:
+            self.bad_evals += 1
+        return value if self.eval_samples else math.nan
+
+    # -- checkpointing -----------------------------------------------------
+    def save_state(self) -> None:
+        with atomic_dir(self.work_dir / "state") as tmp:
+            torch.save(
+                {
+                    "student": self.student.state_dict(),
+                    "opt": self.opt.state_dict(),
+                    "sched": self.sched.state_dict(),
+                    "step": self.step,
+                    "early_stopping": [self.best_loss, self.best_step, self.bad_evals],
+                    "rows": self.rows,
+                    "torch_rng": torch.get_rng_state(),
+                },
+                tmp / "state.pt",
+            )
+            (tmp / "settings.json").write_text(json.dumps(self.settings(), sort_keys=True))
+
+    def settings(self) -> dict:
+        return {**asdict(self.cfg), "n_train": len(self.train_samples), "n_eval": len(self.eval_samples)}
+
+    def resume(self) -> None:
+        state = self.work_dir / "state"
+        if not (state / "settings.json").is_file():
+            return
+        if json.loads((state / "settings.json").read_text()) != self.settings():
+            log.warning("%s: made with other settings; starting over", state)
+            shutil.rmtree(self.work_dir)
+            return
+        ck = torch.load(state / "state.pt", weights_only=False)
+        self.student.load_state_dict(ck["student"])
+        self.opt.load_state_dict(ck["opt"])
+        self.sched.load_state_dict(ck["sched"])
+        self.step, self.rows = ck["step"], ck["rows"]
+        self.best_loss, self.best_step, self.bad_evals = ck["early_stopping"]
+        torch.set_rng_state(ck["torch_rng"])
+        log.info("resumed from step %d (%s)", self.step, state)
+
+    def save_checkpoint(self, out_dir: Path, extra: dict) -> None:
+        """The best student (HF LM + student.safetensors + student.json) and log.csv into out_dir."""
+        best = self.work_dir / "best"
+        with atomic_dir(out_dir) as tmp:
+            shutil.copytree(best, tmp, dirs_exist_ok=True)
+            cfg = json.loads((tmp / "student.json").read_text())
+            cfg.update(compress=asdict(self.cfg), best_step=self.best_step, steps_run=self.step, **extra)
+            (tmp / "student.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+            with open(tmp / "log.csv", "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+                w.writeheader()
+                for row in self.rows:
+                    w.writerow({k: "" if math.isnan(row[k]) else f"{row[k]:.6g}" for k in LOG_FIELDS})
+
+    def cleanup(self) -> None:
+        """Drop the resumable state once the output is in place."""
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def check_shared_tokenizer(student_dir: Path, tokenizer) -> None:
+    """The student's own tokenizer (if its folder has one) must agree with the teacher's on every id."""
+    from interlat.tokenizer import load_tokenizer
+
+    if not (Path(student_dir) / "tokenizer_config.json").is_file():
+        return
+    own = load_tokenizer(student_dir).get_vocab()
+    teacher = tokenizer.get_vocab()
+    differ = sorted(t for t, i in own.items() if teacher.get(t) != i)
+    if differ:
+        raise InterlatError(
+            f"{student_dir}: field \"tokenizer\": {len(differ)} tokens differ from the teacher's (e.g. {differ[0]!r}); "
+            "the student must share the teacher's tokenizer"
+        )
+
+
+def run_compression(cfg: CompressConfig, *, teacher_dir, student_dir, conversations, latents, work_dir, out) -> dict:
+    """Load the teacher, data and student; train; write the best student to `out`. Returns a summary."""
+    from transformers import AutoModelForCausalLM
+
+    from interlat import load_receiver, shards
+    from interlat.compress.data import split
+    from interlat.compress.student import Student
+    from interlat.receiver_data import build_samples, read_conversations
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    teacher, tok = load_receiver(teacher_dir, device=device)
+    check_shared_tokenizer(student_dir, tok)
+    messages = {}
+    for p in latents:
+        messages.update(shards.load_messages(p))
+    dim = teacher.adapter.sender_dim
+    for m in list(messages.values())[:1]:
+        if m.H.shape[1] != dim:
+            raise InterlatError(f"{latents[0]}: field \"hidden_size\": {m.H.shape[1]}, the teacher's adapter expects {dim}")
+    samples = build_samples(read_conversations(conversations), messages, tok, "interlat", str(conversations), teacher.prepended_length)
+    train, held = split(samples, cfg.eval_fraction, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    lm = AutoModelForCausalLM.from_pretrained(student_dir, dtype=torch.float32)
+    student = Student(lm, out_dim=dim).to(device)
+    log.info("student %s: %d parameters; %d training / %d held-out tasks; K=%d",
+             student_dir, sum(p.numel() for p in student.parameters()), len(train), len(held), cfg.K)
+    trainer = CompressTrainer(cfg, student, teacher, tok, train, held, work_dir)
+    trainer.setup()
+    trainer.train()
+    trainer.save_checkpoint(Path(out), {"teacher": str(teacher_dir), "student_init": str(student_dir)})
+    trainer.cleanup()
+    return {"steps": trainer.step, "best_step": trainer.best_step, "best_eval_loss": trainer.best_loss}

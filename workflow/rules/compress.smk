@@ -1,0 +1,119 @@
+"""Compression: students that emit K latents (one job per K), and the latency of every message.
+
+REQUIRED INPUTS: results/<run>/train/<benchmark>/interlat/ (the teacher),
+    results/<run>/models/<compress.student>/ (the student's initial LM, e.g. the sender),
+    results/<run>/convert/<benchmark>/, results/<run>/latents/<benchmark>/sender/<subject>/
+OUTPUTS: results/<run>/compress/<benchmark>/K<K>/ (student checkpoint + log.csv),
+    results/<run>/latency/<benchmark>/{full,K<K>}.csv (seconds per message: `full` times the
+    sender's full message and the untrained baselines, `K<K>` the full message and that student)
+Resumable training state: work/<run>/compress/<benchmark>/K<K>/
+"""
+
+
+rule compress:
+    input:
+        unpack(get_compress_input),
+    output:
+        directory("results/{run}/compress/{benchmark}/K{K}"),
+    log:
+        "logs/{run}/compress/{benchmark}/K{K}.log",
+    benchmark:
+        "benchmarks/{run}/compress/{benchmark}/K{K}.tsv"
+    wildcard_constraints:
+        K=r"\d+",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=600,
+    params:
+        latents=get_latents_options,
+        work="work/{run}/compress/{benchmark}/K{K}",
+        epochs=lookup(dpath="compress/epochs", within=config),
+        max_steps=lookup(dpath="compress/max_steps", within=config),
+        batch_size=lookup(dpath="compress/batch_size", within=config),
+        lr=lookup(dpath="compress/lr", within=config),
+        warmup_ratio=lookup(dpath="compress/warmup_ratio", within=config),
+        weight_decay=lookup(dpath="compress/weight_decay", within=config),
+        max_grad_norm=lookup(dpath="compress/max_grad_norm", within=config),
+        eval_fraction=lookup(dpath="compress/eval_fraction", within=config),
+        eval_every=lookup(dpath="compress/eval_every", within=config),
+        patience=lookup(dpath="compress/patience", within=config),
+        kl_weight=lookup(dpath="compress/kl_weight", within=config),
+        align_weight=lookup(dpath="compress/align_weight", within=config),
+        temperature=lookup(dpath="compress/temperature", within=config),
+        checkpointing=lambda wildcards: (
+            "--gradient-checkpointing"
+            if config["compress"]["gradient_checkpointing"]
+            else "--no-gradient-checkpointing"
+        ),
+        checkpoint_every=lookup(dpath="compress/checkpoint_every", within=config),
+        seed=lookup(dpath="compress/seed", within=config),
+    shell:
+        r"""
+        interlat --threads {threads} compress \
+            --teacher {input.teacher:q} \
+            --student {input.student:q} \
+            --conversations {input.conversations:q}/train.jsonl \
+            {params.latents} \
+            --K {wildcards.K} \
+            --epochs {params.epochs} \
+            --max-steps {params.max_steps} \
+            --batch-size {params.batch_size} \
+            --lr {params.lr} \
+            --warmup-ratio {params.warmup_ratio} \
+            --weight-decay {params.weight_decay} \
+            --max-grad-norm {params.max_grad_norm} \
+            --eval-fraction {params.eval_fraction} \
+            --eval-every {params.eval_every} \
+            --patience {params.patience} \
+            --kl-weight {params.kl_weight} \
+            --align-weight {params.align_weight} \
+            --temperature {params.temperature} \
+            {params.checkpointing} \
+            --checkpoint-every {params.checkpoint_every} \
+            --seed {params.seed} \
+            --work-dir {params.work:q} \
+            --out {output:q} \
+            >{log:q} 2>&1
+        """
+
+
+rule latency:
+    input:
+        unpack(get_latency_input),
+    output:
+        "results/{run}/latency/{benchmark}/{message}.csv",
+    log:
+        "logs/{run}/latency/{benchmark}/{message}.log",
+    benchmark:
+        "benchmarks/{run}/latency/{benchmark}/{message}.tsv"
+    wildcard_constraints:
+        message=r"full|K\d+",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        latents=get_latents_options,
+        student=get_student_option,
+        variants=get_latency_variants,
+        tasks=lookup(dpath="compress/latency/tasks", within=config),
+        repeats=lookup(dpath="compress/latency/repeats", within=config),
+        warmup=lookup(dpath="compress/latency/warmup", within=config),
+        seed=lookup(dpath="compress/seed", within=config),
+    shell:
+        r"""
+        interlat --threads {threads} bench latency \
+            --sender {input.sender:q} \
+            --receiver {input.receiver:q} \
+            {params.student} \
+            --conversations {input.conversations:q}/test.jsonl \
+            {params.latents} \
+            {params.variants} \
+            --tasks {params.tasks} \
+            --repeats {params.repeats} \
+            --warmup {params.warmup} \
+            --seed {params.seed} \
+            --out {output:q} \
+            >{log:q} 2>&1
+        """
