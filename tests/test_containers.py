@@ -56,11 +56,11 @@ def test_image_environment(image):
         "set -e; "
         'test "$(command -v interlat)" = /opt/venv/bin/interlat; '
         'test "$HF_HUB_OFFLINE" = 1; '
-        'python -c "import torch; assert torch.__version__ == \'2.13.0+cpu\', torch.__version__"; '
+        "python -c \"import torch; assert torch.__version__ == '2.13.0+cpu', torch.__version__\"; "
         # ALFWORLD_DATA must be writable: importing alfworld creates it.
         'python -c "import alfworld" && test -d "$ALFWORLD_DATA" && test -w "$ALFWORLD_DATA"; '
         # The local torch wheel was bind-mounted, never copied into a layer.
-        'test -z "$(find / -xdev -name \'torch-*.whl\' 2>/dev/null)"; '
+        "test -z \"$(find / -xdev -name 'torch-*.whl' 2>/dev/null)\"; "
         "echo ok"
     )
     out = in_image(image, "sh", "-c", script)
@@ -95,10 +95,14 @@ def test_docker_archive_is_valid(image, tmp_path):
     env = config["config"]["Env"]
     assert "HF_HUB_OFFLINE=1" in env
     assert any(e.startswith("PATH=/opt/venv/bin:") for e in env)
-    print(f"\n{archive.name}: {archive.stat().st_size / 1e9:.2f} GB, {len(manifest['Layers'])} layers")
+    print(
+        f"\n{archive.name}: {archive.stat().st_size / 1e9:.2f} GB, {len(manifest['Layers'])} layers"
+    )
 
 
-@pytest.mark.skipif(pipeline.workflow_missing() is not None, reason=str(pipeline.workflow_missing()))
+@pytest.mark.skipif(
+    pipeline.workflow_missing() is not None, reason=str(pipeline.workflow_missing())
+)
 def test_pipeline_jobs_run_in_image(image, tmp_path_factory):
     """Every job of the test-config pipeline ran inside the image, with no network."""
     run = pipeline.local_container_run(image, tmp_path_factory).check()

@@ -81,9 +81,7 @@ def test_toy_workflow_runs_every_job_through_sbatch(cluster, tmp_path):
     assert len(submitted) == 4, run.output  # 3 x part + summary; `all` is local
 
     # Each output was written inside the SLURM job that Snakemake reported.
-    written = [
-        line.split()[0] for line in (tmp_path / "summary.txt").read_text().splitlines()
-    ]
+    written = [line.split()[0] for line in (tmp_path / "summary.txt").read_text().splitlines()]
     assert sorted(written) == sorted(submitted.values())
 
     # slurmctld ran and finished exactly those jobs, named after their rules.
@@ -99,7 +97,9 @@ def test_toy_workflow_runs_every_job_through_sbatch(cluster, tmp_path):
     print(f"\ntoy workflow: {len(submitted)} SLURM jobs in {run.seconds} s")
 
 
-@pytest.mark.skipif(pipeline.workflow_missing() is not None, reason=str(pipeline.workflow_missing()))
+@pytest.mark.skipif(
+    pipeline.workflow_missing() is not None, reason=str(pipeline.workflow_missing())
+)
 def test_pipeline_through_slurm_matches_local_run(cluster, tmp_path_factory):
     try:
         image = images.ensure_cpu_image(tmp_path_factory.mktemp("image-build"))
@@ -129,11 +129,10 @@ def test_pipeline_through_slurm_matches_local_run(cluster, tmp_path_factory):
     for job_id in submitted.values():
         assert cluster.show_job(job_id)["JobState"] == "COMPLETED"
 
-    # Same files, same bytes as the local run of the same image.
-    ours, theirs = pipeline.result_files(work), pipeline.result_files(local.workdir)
-    assert sorted(ours) == sorted(theirs)
-    differing = sorted(f for f in ours if ours[f] != theirs[f])
-    assert not differing, differing
+    # The same files as the local run of the same image, with the same bytes except
+    # for wall-clock columns (training throughput, per-task decode seconds).
+    assert pipeline.result_files(work).keys() == pipeline.result_files(local.workdir).keys()
+    assert not pipeline.differing_results(work, local.workdir)
     print(
         f"\nSLURM run: {len(submitted)} jobs in {run.seconds} s "
         f"(local run of the same image: {local.seconds} s)"

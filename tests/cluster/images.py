@@ -48,9 +48,7 @@ class Image:
 def check_available() -> None:
     missing = [b for b in ("podman", "runc", "debootstrap") if shutil.which(b) is None]
     if missing:
-        raise ImageUnavailable(
-            f"not found: {', '.join(missing)} (run .ci/install-system-deps.sh)"
-        )
+        raise ImageUnavailable(f"not found: {', '.join(missing)} (run .ci/install-system-deps.sh)")
     if os.geteuid() != 0:
         raise ImageUnavailable("the image build (debootstrap, podman with runc) runs as root")
 

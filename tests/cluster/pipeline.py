@@ -99,6 +99,31 @@ def result_files(workdir: Path) -> dict[str, str]:
     }
 
 
+#: Columns that hold wall-clock measurements, the only values two runs may differ in.
+TIMING_COLUMNS = {"seconds", "tokens_per_s"}
+
+
+def differing_results(a: Path, b: Path) -> list[str]:
+    """Files under results/ that differ between two runs beyond their timing columns
+    (plus files present in only one run)."""
+    import polars as pl
+
+    ours, theirs = result_files(a), result_files(b)
+    problems = sorted(set(ours) ^ set(theirs))
+    for rel in sorted(set(ours) & set(theirs)):
+        if ours[rel] == theirs[rel]:
+            continue
+        reader = {".csv": pl.read_csv, ".parquet": pl.read_parquet}.get(Path(rel).suffix)
+        if reader is None:
+            problems.append(rel)
+            continue
+        x, y = (reader(Path(root) / "results" / rel) for root in (a, b))
+        keep = [c for c in x.columns if c not in TIMING_COLUMNS]
+        if x.columns != y.columns or not x.select(keep).equals(y.select(keep)):
+            problems.append(rel)
+    return problems
+
+
 def job_logs(workdir: Path) -> list[str]:
     """Rule log files (logs/<run>/<rule>/...), i.e. one per executed job."""
     root = Path(workdir) / "logs"

@@ -14,8 +14,11 @@ SLURM 22.05). `SlurmUnavailable` says why a cluster cannot be started here
 Settings follow the recipe verified on the project's 2-core CI hosts: munge auth,
 proctrack/linuxproc, task/none (no cgroup plugins), select/cons_tres with
 CR_Core_Memory, no accounting (so the executor needs
-`--slurm-status-command squeue`, and MinJobAge=300 keeps finished jobs visible
-to squeue), ReturnToService=2.
+`--slurm-status-command squeue`, and MinJobAge keeps finished jobs visible to
+squeue), ReturnToService=2. slurmd runs configless (it fetches slurm.conf from
+slurmctld and links /run/slurm/conf to its cache, removed again on exit): the srun
+that Snakemake's job step starts inside each job has SLURM_CONF stripped from its
+environment and finds the configuration there.
 """
 
 from __future__ import annotations
@@ -162,9 +165,10 @@ SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2
 ReturnToService=2
-# Keep finished jobs in slurmctld (and so in `squeue --states=all`) for 5 min:
-# the executor's squeue status checks and the tests read them.
-MinJobAge=300
+# Keep finished jobs in slurmctld (so in squeue --states=all and scontrol) for an
+# hour: the executor's squeue status checks need >= 120 s, and the tests check the
+# state of every job of a ~10 min pipeline run afterwards.
+MinJobAge=3600
 SlurmdParameters=config_overrides
 MpiDefault=none
 # slurmd fetches this file from slurmctld (configless) and caches it under
