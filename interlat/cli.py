@@ -338,7 +338,7 @@ def convert(latents, data_dir, benchmark, strict, out):
 @opt("--conversations", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="train.jsonl from `interlat convert`.")
 @opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, help="Shard folders with the messages (mode interlat).")
 @opt("--mode", type=click.Choice(["interlat", "text", "none"]), default="interlat", help="Message: latents, plan text (cot_full), none (no_cot).")
-@opt("--steps", type=click.IntRange(1), default=600, help="Optimizer steps.")
+@opt("--steps", type=click.IntRange(1), default=1000, help="Optimizer steps.")
 @opt("--batch-size", type=click.IntRange(1), default=16, help="Samples per rank per step.")
 @opt("--lr", type=float, default=1e-3, help="Peak learning rate.")
 @opt("--warmup-ratio", type=click.FloatRange(0, 1), default=0.03, help="Linear warm-up fraction, then linear decay.")
@@ -468,7 +468,7 @@ def evaluate(benchmark, receiver, conversations, latents, student, variant, seed
             raise InterlatError("--games: required with --benchmark alfworld")
         df = evaluate_alfworld(model, tok, rows, messages, games_dir=games_dir, variant=variant, seeds=seeds, cfg=cfg,
                                max_steps=max_steps, batch_size=batch_size, work_dir=work_dir, out_path=out,
-                               where=str(conversations))
+                               where=str(conversations), receiver_dir=receiver)
         won = df.filter(pl.col("won"))
         click.echo(f"{variant}: success {df['won'].mean() * 100:.2f}% over {df.height} episodes, mean steps "
                    f"{won['steps'].mean() or float('nan'):.2f} / {df['steps'].mean():.2f} -> {out}", err=True)

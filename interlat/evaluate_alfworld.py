@@ -15,11 +15,16 @@ a step); an episode ends at the engine's `won` flag (success) or after `max_step
 Reference decoding is sampling at T=0.7 with 100 new tokens (config values).
 
 Finished (seed, chunk) record sets are kept in a work folder outside Snakemake's outputs so a
-killed evaluation resumes; all records are written as one Parquet file at the end.
+killed evaluation resumes; the folder records the settings its chunks were played with
+(`settings.json`), and chunks of other settings (another receiver, test set, decoding or step
+cap) are deleted, never reused. All records are written as one Parquet file at the end.
 """
 
+import hashlib
+import json
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
@@ -27,7 +32,7 @@ import torch
 from tqdm import tqdm
 
 from interlat.alfworld_env import Episode, Policy, run_episodes
-from interlat.atomic import atomic_path
+from interlat.atomic import atomic_path, write_json
 from interlat.chat import render_ids
 from interlat.data.alfworld_games import Game
 from interlat.decode import Sampling
@@ -81,6 +86,33 @@ def receiver_policy(receiver, tokenizer, rows: dict, raw: dict | None, variant: 
     return policy
 
 
+def run_settings(receiver_dir, rows: list[dict], *, variant: str, cfg: Sampling, max_steps: int, batch_size: int) -> dict:
+    """Everything that decides a chunk's records (the receiver's files by size and mtime)."""
+    files = sorted(f for f in Path(receiver_dir).iterdir() if f.is_file()) if receiver_dir else []
+    return {
+        "receiver": {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in files},
+        "rows": hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest(),
+        "variant": variant,
+        "sampling": asdict(cfg),
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+    }
+
+
+def prepare_work_dir(work_dir: Path, settings: dict) -> None:
+    """Delete chunks played with other settings; record these."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    path = work_dir / "settings.json"
+    if path.is_file() and json.loads(path.read_text()) == settings:
+        return
+    stale = sorted(work_dir.glob("seed*.parquet"))
+    if stale:
+        log.warning("%s: %d chunks from other settings: deleted", work_dir, len(stale))
+    for part in stale:
+        part.unlink()
+    write_json(path, settings)
+
+
 def evaluate_alfworld(
     receiver,
     tokenizer,
@@ -96,15 +128,20 @@ def evaluate_alfworld(
     work_dir: Path,
     out_path: Path,
     where: str = "conversations",
+    receiver_dir: Path | None = None,
 ) -> pl.DataFrame:
-    """Play every row's game under `variant` for every seed; see the module docstring."""
+    """Play every row's game under `variant` for every seed; see the module docstring.
+
+    `receiver_dir` (the checkpoint folder) keys the resumable chunks to the receiver.
+    """
     rows = sorted(rows, key=lambda r: r["id"])
     if not rows:
         raise InterlatError(f"{where}: no test episodes")
     ids = [r["id"] for r in rows]
     by_id = {r["id"]: r for r in rows}
     games = [game_of(r, games_dir, where) for r in rows]
-    work_dir.mkdir(parents=True, exist_ok=True)
+    prepare_work_dir(work_dir, run_settings(receiver_dir, rows, variant=variant, cfg=cfg, max_steps=max_steps,
+                                            batch_size=batch_size))
     chunks = [(s, i) for s in seeds for i in range(0, len(games), batch_size)]
     for seed, start in tqdm(chunks, desc=f"alfworld {variant}", mininterval=2.0):
         part = work_dir / f"seed{seed}-{start:06d}.parquet"

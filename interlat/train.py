@@ -37,7 +37,7 @@ class TrainConfig:
     """Receiver training settings (config section `train`)."""
 
     mode: str = "interlat"  # interlat | text | none
-    steps: int = 600
+    steps: int = 1000
     batch_size: int = 16  # per rank
     lr: float = 1e-3
     warmup_ratio: float = 0.03

@@ -48,12 +48,12 @@ def world(tmp_path_factory):
         os.environ["ALFWORLD_DATA"] = old
 
 
-def evaluate(world, variant: str, seeds: str = "0"):
+def evaluate(world, variant: str, seeds: str = "0", max_steps: int = MAX_STEPS):
     out = world["root"] / f"evaluate/{variant}.parquet"
     run_cli("evaluate", "--benchmark", "alfworld", "--receiver", world["ckpt"],
             "--conversations", world["convert"] / "test.jsonl", "--games", world["data"],
             "--latents", world["latents"], "--variant", variant, "--seeds", seeds, "--temperature", 0.7,
-            "--max-new-tokens", 6, "--max-steps", MAX_STEPS, "--work-dir", world["root"] / f"work/evaluate/{variant}",
+            "--max-new-tokens", 6, "--max-steps", max_steps, "--work-dir", world["root"] / f"work/evaluate/{variant}",
             "--out", out)
     return out
 
@@ -136,9 +136,13 @@ def test_evaluation_resumes_from_finished_chunks(world, monkeypatch):
     import interlat.evaluate_alfworld as ev
 
     first = pl.read_parquet(evaluate(world, "no_comm"))
-    monkeypatch.setattr(ev, "generate_with_message", lambda *a, **k: pytest.fail("chunk redone"))
-    again = pl.read_parquet(evaluate(world, "no_comm"))
+    with monkeypatch.context() as m:
+        m.setattr(ev, "generate_with_message", lambda *a, **k: pytest.fail("chunk redone"))
+        again = pl.read_parquet(evaluate(world, "no_comm"))
     assert again.equals(first)
+    # another step cap: the chunks of the old one are not reused
+    shorter = pl.read_parquet(evaluate(world, "no_comm", max_steps=1))
+    assert (shorter["steps"] == 1).all()
 
 
 def test_evaluate_needs_the_games(world):

@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from interlat import shards
 from interlat.objective import ReceiverObjective, resize_negative
 from interlat.receiver_data import build_samples, collate, read_conversations
-from interlat.train import Trainer, TrainConfig, build_receiver, mixing_ratios
+from interlat.train import TrainConfig, Trainer, build_receiver, mixing_ratios
 
 
 def test_resize_negative_truncates_or_tiles_with_noise_on_the_copy_only():

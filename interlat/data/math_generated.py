@@ -48,8 +48,8 @@ def generate(
     n_train: int,
     n_test: int,
     subjects: tuple[str, ...] = SUBJECTS,
-    a_range: tuple[int, int] = (2, 9),
-    x_range: tuple[int, int] = (2, 19),
+    a_range: tuple[int, int] = (2, 5),
+    x_range: tuple[int, int] = (2, 15),
     b_range: tuple[int, int] = (2, 29),
 ) -> list[dict]:
     """Draw `n_train` + `n_test` problems per subject; train and test share no (a, x, b)."""

@@ -2,7 +2,13 @@
 
 import torch
 
-from interlat.model.insertion import IGNORE, aligned_positions, concat_ragged, insert_message, left_pad
+from interlat.model.insertion import (
+    IGNORE,
+    aligned_positions,
+    concat_ragged,
+    insert_message,
+    left_pad,
+)
 
 
 def reference_insert(E, labels, length, p, Z, m, bop, eop):

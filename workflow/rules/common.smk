@@ -19,10 +19,12 @@ RECEIVER_OF_VARIANT = {
     "cross_family": "cross_family",
 }
 #: receiver -> (training mode, base model)
+#: same-family receivers start from config `train.receiver_base` (the pretrained sender by
+#: default, as in the paper where sender and receiver share one base LM)
 RECEIVERS = {
-    "interlat": ("interlat", "receiver"),
-    "cot_full": ("text", "receiver"),
-    "no_cot": ("none", "receiver"),
+    "interlat": ("interlat", config["train"]["receiver_base"]),
+    "cot_full": ("text", config["train"]["receiver_base"]),
+    "no_cot": ("none", config["train"]["receiver_base"]),
     "cross_family": ("interlat", "llama"),
 }
 
@@ -42,7 +44,25 @@ def get_container():
 
 
 def get_subjects(wildcards):
+    """A benchmark's shard sets: MATH subjects or ALFWorld task types."""
+    if wildcards.benchmark == "alfworld":
+        return config["data"]["alfworld"]["task_types"]
     return config["data"][wildcards.benchmark]["subjects"]
+
+
+def get_alfworld_task_types(wildcards):
+    return ",".join(config["data"]["alfworld"]["task_types"])
+
+
+def get_data_dirs(wildcards=None):
+    """Every benchmark's data folder (tokenizer corpus, sender pretraining pairs)."""
+    return expand(
+        "results/{run}/data/{benchmark}", run=RUN, benchmark=config["benchmarks"]
+    )
+
+
+def get_data_options(wildcards, input):
+    return " ".join(f"--data {p}" for p in input.data)
 
 
 def get_latents(wildcards):
@@ -77,7 +97,7 @@ def get_model_input(wildcards):
         return {}
     inputs = {"tokenizer": f"results/{RUN}/models/tokenizer"}
     if spec["pretrain_steps"] > 0:
-        inputs["data"] = f"results/{RUN}/data/{config['benchmarks'][0]}"
+        inputs["data"] = get_data_dirs()
     return inputs
 
 
@@ -91,7 +111,9 @@ def get_model_param(name):
 
 
 def get_pretrain_data_option(wildcards, input):
-    return f"--pretrain-data {input.data}" if "data" in input.keys() else ""
+    if "data" not in input.keys():
+        return ""
+    return " ".join(f"--pretrain-data {p}" for p in input.data)
 
 
 def get_tokenizer_option(wildcards, input):
@@ -118,6 +140,16 @@ def get_train_mode(wildcards):
     return RECEIVERS[wildcards.receiver][0]
 
 
+def get_train_param(name):
+    """train.<name>, or train.alfworld.<name> for ALFWorld receivers when set."""
+
+    def f(wildcards):
+        own = config["train"].get(wildcards.benchmark, {}).get(name)
+        return config["train"][name] if own is None else own
+
+    return f
+
+
 def get_latents_options(wildcards, input):
     return " ".join(f"--latents {p}" for p in input.get("latents", []))
 
@@ -131,15 +163,40 @@ def get_launcher(wildcards, resources):
 
 
 def get_eval_input(wildcards):
+    """Receiver, conversations and messages (ALFWorld also the games)."""
     receiver = RECEIVER_OF_VARIANT.get(wildcards.variant, "interlat")
     inputs = {
         "receiver": f"results/{RUN}/train/{wildcards.benchmark}/{receiver}",
         "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
         "latents": get_latents(wildcards),
     }
+    if wildcards.benchmark == "alfworld":
+        inputs["games"] = f"results/{RUN}/data/alfworld"
     if is_compressed(wildcards.variant):
         inputs["student"] = get_student_dir(wildcards)
     return inputs
+
+
+def get_eval_param(name):
+    """evaluate.<name> for MATH, evaluate.alfworld.<name> for ALFWorld."""
+
+    def f(wildcards):
+        section = config["evaluate"]
+        return (
+            section["alfworld"][name]
+            if wildcards.benchmark == "alfworld"
+            else section[name]
+        )
+
+    return f
+
+
+def get_episode_options(wildcards, input):
+    """ALFWorld episodes: the games folder and the step cap (nothing for MATH)."""
+    if wildcards.benchmark != "alfworld":
+        return ""
+    steps = config["evaluate"]["alfworld"]["max_steps"]
+    return f"--games {input.games} --max-steps {steps}"
 
 
 def get_seeds(wildcards=None):

@@ -3,6 +3,7 @@
 REQUIRED INPUTS: results/<run>/latents/<benchmark>/sender/<subject>/ (all subjects),
     results/<run>/data/<benchmark>/
 OUTPUTS: results/<run>/convert/<benchmark>/{train,test}.jsonl, rejects.csv
+    (MATH: one solution turn; ALFWorld: the expert's Thought/Action and Observation turns)
 """
 
 
@@ -30,6 +31,7 @@ rule convert:
         interlat convert \
             {params.latents} \
             --data {input.data:q} \
+            --benchmark {wildcards.benchmark} \
             {params.strict} \
             --out {output:q} \
             >{log:q} 2>&1

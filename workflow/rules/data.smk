@@ -1,7 +1,8 @@
-"""Benchmarks: generated MATH-format problems, or hendrycks MATH (download or local copy).
+"""Benchmarks: generated MATH-format problems or hendrycks MATH; ALFWorld games (generated or official).
 
 REQUIRED INPUTS: none (config `data.<benchmark>`).
-OUTPUTS: results/<run>/data/<benchmark>/{train,test}.jsonl
+OUTPUTS: results/<run>/data/math/{train,test}.jsonl,
+    results/<run>/data/alfworld/{train,test}.jsonl + json_2.1.1/ (the games, official layout)
 """
 
 
@@ -12,6 +13,8 @@ rule data:
         "logs/{run}/data/{benchmark}.log",
     benchmark:
         "benchmarks/{run}/data/{benchmark}.tsv"
+    wildcard_constraints:
+        benchmark="math",
     threads: 1
     resources:
         mem_mb=2000,
@@ -35,6 +38,50 @@ rule data:
             --n-test {params.n_test} \
             --max-test {params.max_test} \
             --seed {params.seed} \
+            --out {output:q} \
+            >{log:q} 2>&1
+        """
+
+
+rule data_alfworld:
+    output:
+        directory("results/{run}/data/alfworld"),
+    log:
+        "logs/{run}/data/alfworld.log",
+    benchmark:
+        "benchmarks/{run}/data/alfworld.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        source=lookup(dpath="data/alfworld/source", within=config),
+        alfworld_data=lookup(dpath="data/alfworld/alfworld_data", within=config),
+        task_types=get_alfworld_task_types,
+        n_train=lookup(dpath="data/alfworld/n_train", within=config),
+        n_valid_seen=lookup(dpath="data/alfworld/n_valid_seen", within=config),
+        n_valid_unseen=lookup(dpath="data/alfworld/n_valid_unseen", within=config),
+        max_train=lookup(dpath="data/alfworld/max_train", within=config),
+        max_test=lookup(dpath="data/alfworld/max_test", within=config),
+        max_steps=lookup(dpath="data/alfworld/max_steps", within=config),
+        expert=lookup(dpath="data/alfworld/expert", within=config),
+        seed=lookup(dpath="data/alfworld/seed", within=config),
+    shell:
+        r"""
+        interlat data \
+            --benchmark alfworld \
+            --source {params.source:q} \
+            --alfworld-data {params.alfworld_data:q} \
+            --task-types {params.task_types:q} \
+            --n-train {params.n_train} \
+            --n-valid-seen {params.n_valid_seen} \
+            --n-valid-unseen {params.n_valid_unseen} \
+            --max-train {params.max_train} \
+            --max-test {params.max_test} \
+            --max-steps {params.max_steps} \
+            --expert {params.expert} \
+            --seed {params.seed} \
+            --workers {threads} \
             --out {output:q} \
             >{log:q} 2>&1
         """

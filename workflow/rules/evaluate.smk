@@ -1,8 +1,12 @@
-"""Evaluation: one job per message variant, every configured seed, symbolic grading.
+"""Evaluation: one job per message variant, every configured seed.
+
+MATH: answers graded symbolically. ALFWorld: episodes in the text environment, the receiver
+generating once per step for all unfinished episodes.
 
 REQUIRED INPUTS: results/<run>/train/<benchmark>/<receiver>/, results/<run>/convert/<benchmark>/,
-    results/<run>/latents/<benchmark>/sender/<subject>/, compressed_<K>: results/<run>/compress/<benchmark>/K<K>/
-OUTPUTS: results/<run>/evaluate/<benchmark>/<variant>.parquet (per-example records)
+    results/<run>/latents/<benchmark>/sender/<subject>/, ALFWorld: results/<run>/data/alfworld/,
+    compressed_<K>: results/<run>/compress/<benchmark>/K<K>/
+OUTPUTS: results/<run>/evaluate/<benchmark>/<variant>.parquet (per-example or per-episode records)
 Resumable chunks: work/<run>/evaluate/<benchmark>/<variant>/
 """
 
@@ -24,9 +28,10 @@ rule evaluate:
         latents=get_latents_options,
         student=get_student_option,
         work="work/{run}/evaluate/{benchmark}/{variant}",
+        episodes=get_episode_options,
         seeds=get_seeds,
-        temperature=lookup(dpath="evaluate/temperature", within=config),
-        max_new_tokens=lookup(dpath="evaluate/max_new_tokens", within=config),
+        temperature=get_eval_param("temperature"),
+        max_new_tokens=get_eval_param("max_new_tokens"),
         batch_size=lookup(dpath="evaluate/batch_size", within=config),
     shell:
         r"""
@@ -36,6 +41,7 @@ rule evaluate:
             --conversations {input.conversations:q}/test.jsonl \
             {params.latents} \
             {params.student} \
+            {params.episodes} \
             --variant {wildcards.variant} \
             --seeds {params.seeds} \
             --temperature {params.temperature} \

@@ -1,15 +1,14 @@
 """Models: the embedded tokenizer, tiny Qwen2/LLaMA models (the sender pretrained), or downloads.
 
-REQUIRED INPUTS: results/<run>/data/<benchmark>/ (tokenizer corpus, sender pretraining pairs)
+REQUIRED INPUTS: results/<run>/data/<benchmark>/, every benchmark (tokenizer corpus, sender
+    pretraining pairs)
 OUTPUTS: results/<run>/models/tokenizer/, results/<run>/models/{sender,receiver,llama}/
 """
 
 
 rule tokenizer:
     input:
-        data=expand(
-            "results/{{run}}/data/{benchmark}", benchmark=config["benchmarks"][0]
-        ),
+        data=get_data_dirs(),
     output:
         directory("results/{run}/models/tokenizer"),
     log:
@@ -20,10 +19,12 @@ rule tokenizer:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        data=get_data_options,
     shell:
         r"""
         interlat tokenizer \
-            --data {input.data:q} \
+            {params.data} \
             --out {output:q} \
             >{log:q} 2>&1
         """
@@ -54,6 +55,7 @@ rule models:
         heads=get_model_param("heads"),
         kv_heads=get_model_param("kv_heads"),
         intermediate_size=get_model_param("intermediate_size"),
+        max_positions=get_model_param("max_positions"),
         pretrain_steps=get_model_param("pretrain_steps"),
         batch_size=get_model_param("batch_size"),
         lr=get_model_param("lr"),
@@ -70,6 +72,7 @@ rule models:
             --heads {params.heads} \
             --kv-heads {params.kv_heads} \
             --intermediate-size {params.intermediate_size} \
+            --max-positions {params.max_positions} \
             --pretrain-steps {params.pretrain_steps} \
             --batch-size {params.batch_size} \
             --lr {params.lr} \

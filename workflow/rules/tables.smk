@@ -2,7 +2,8 @@
 
 REQUIRED INPUTS: results/<run>/evaluate/<benchmark>/<variant>.parquet,
     results/<run>/train/<benchmark>/<receiver>.csv, Table 3: results/<run>/latency/<benchmark>/*.csv
-OUTPUTS: results/<run>/tables/ (table2_math.{csv,md}, math_subjects.csv, accuracy.png, training.png;
+OUTPUTS: results/<run>/tables/ (MATH: table2_math.{csv,md}, math_subjects.csv, accuracy.png;
+    ALFWorld: table1_alfworld.{csv,md}, alfworld_task_types.csv, alfworld_success.png; training.png;
     compression: table3_compression.{csv,md}, compression.png)
 """
 
