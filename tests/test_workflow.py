@@ -83,7 +83,7 @@ def test_every_expected_output_exists(finished):
     r = finished / "results/test"
     expected = [
         "data/math/train.jsonl", "data/math/test.jsonl", "models/tokenizer/tokenizer.json",
-        "models/sender/model.safetensors", "models/receiver/model.safetensors",
+        "models/sender/model.safetensors",
         "latents/math/sender/algebra/manifest.json", "latents/math/sender/prealgebra/manifest.json",
         "convert/math/train.jsonl", "convert/math/test.jsonl", "convert/math/rejects.csv",
         *[f"train/math/{r}/{f}" for r in ("interlat", "cot_full", "no_cot") for f in ("adapter.safetensors", "interlat.json", "model.safetensors")],
