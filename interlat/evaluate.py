@@ -135,6 +135,24 @@ def answer_batch(receiver, tokenizer, rows, messages, variant: str, cfg: Samplin
     return generate_with_message(receiver, tokenizer, prompts, [r["plan"] for r in rows], messages, variant, cfg, generator)
 
 
+def discard_stale_chunks(work_dir: Path, receiver, **settings) -> None:
+    """Delete finished chunks made with other settings or another receiver (resume only like with like)."""
+    import json
+    from dataclasses import asdict
+
+    with torch.no_grad():
+        weights = sum(float(p.double().sum()) for p in receiver.parameters())
+    settings["cfg"] = asdict(settings["cfg"])
+    settings["ids"] = hashlib.sha256("\n".join(settings["ids"]).encode()).hexdigest()
+    settings["receiver_weights"] = f"{weights:.10e}"
+    text = json.dumps(settings, sort_keys=True)
+    stamp = work_dir / "settings.json"
+    if stamp.exists() and stamp.read_text() != text:
+        for old in work_dir.glob("seed*.parquet"):
+            old.unlink()
+    stamp.write_text(text)
+
+
 def evaluate_math(
     receiver,
     tokenizer,
@@ -157,6 +175,7 @@ def evaluate_math(
     rows = sorted(rows, key=lambda r: r["id"])
     ids = [r["id"] for r in rows]
     work_dir.mkdir(parents=True, exist_ok=True)
+    discard_stale_chunks(work_dir, receiver, variant=variant, cfg=cfg, batch_size=batch_size, ids=ids)
     chunks = [(s, i) for s in seeds for i in range(0, len(rows), batch_size)]
     for seed, start in tqdm(chunks, desc=f"evaluate {variant}", mininterval=2.0):
         part = work_dir / f"seed{seed}-{start:06d}.parquet"
