@@ -419,3 +419,40 @@ def latency(
         else:
             tmp.write_text(lat.to_markdown(rows, caption))
     click.echo(lat.to_markdown(rows, caption), err=True)
+
+
+@bench.command("train")
+@click.option("--shape", type=click.Choice(["default", "small"]), default="default", show_default=True,
+              help="Receiver shape (random init): the embedded default's, or a 4-layer 256-wide one.")
+@click.option("--batch-size", type=click.IntRange(1), default=16, show_default=True, help="Samples per step.")
+@click.option("--steps", type=click.IntRange(1), default=10, show_default=True, help="Timed steps per method.")
+@click.option("--warmup", type=click.IntRange(0), default=2, show_default=True, help="Untimed steps first.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the table as Markdown here.")
+def train(shape, batch_size, steps, warmup, seed, out):
+    """P3: the three-pass step batched vs per sample vs a plain CE step, side by side.
+
+    Example: interlat --threads 1 bench train --shape default --batch-size 16 --steps 10
+    """
+    from interlat.atomic import write_text
+    from interlat.bench.train import bench_train
+
+    rows = bench_train(shape, batch_size, steps, warmup, seed)
+    lines = [
+        f"Receiver shape {shape} (random init, fp32, CPU, {__import__('torch').get_num_threads()} thread(s)), "
+        f"batch {batch_size}, median of {steps} steps after {warmup} warm-up steps",
+        "",
+        "| method | s/step | samples/s | speedup vs (b) | time vs CE (c) | peak RSS growth MB |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    table = Table(title="P3: receiver training step")
+    for col in ("method", "s/step", "samples/s", "speedup vs (b)", "time vs CE", "peak RSS MB"):
+        table.add_column(col)
+    for r in rows:
+        cells = [r["method"], f"{r['seconds_per_step']:.4g}", f"{r['samples_per_s']:.4g}",
+                 f"{r['speedup_vs_b']:.2f}x", f"{r['time_vs_ce']:.2f}x", f"{r['peak_rss_growth_mb']:.0f}"]
+        table.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
+    Console(stderr=True).print(table)
+    if out:
+        write_text(out, "\n".join(lines) + "\n")
