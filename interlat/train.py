@@ -157,16 +157,19 @@ class Trainer:
 
     # -- data --------------------------------------------------------------
     def global_indices(self, step: int) -> list[int]:
-        """Sample indices of the global batch at `step` (epoch-wise seeded permutations)."""
+        """Sample indices of the global batch at `step`: seeded permutation per epoch, the last
+        incomplete global batch of an epoch dropped, so a batch never holds a sample twice."""
         G = self.cfg.batch_size * self.world
         n = len(self.samples)
-        out = []
-        for k in range(step * G, (step + 1) * G):
-            epoch, pos = divmod(k, n)
-            perm = list(range(n))
-            random.Random(f"{self.cfg.seed}:epoch:{epoch}").shuffle(perm)
-            out.append(perm[pos])
-        return out
+        if n < G:
+            from interlat.errors import InterlatError
+
+            raise InterlatError(f"train: {n} samples, fewer than the global batch {G} (batch_size x ranks)")
+        per_epoch = n // G
+        epoch, k = divmod(step, per_epoch)
+        perm = list(range(n))
+        random.Random(f"{self.cfg.seed}:epoch:{epoch}").shuffle(perm)
+        return perm[k * G : (k + 1) * G]
 
     def make_batch(self, step: int) -> tuple[dict, list[int]]:
         gidx = self.global_indices(step)

@@ -23,8 +23,9 @@ class AdaptiveProjection(nn.Module):
 
     def __init__(self, d: int, eps: float = 1e-6):
         super().__init__()
-        self.scale_in = nn.Parameter(torch.tensor(0.2))
-        self.scale_out = nn.Parameter(torch.tensor(0.1))
+        # shape [1], not 0-dim: DeepSpeed ZeRO flattens parameters with views that 0-dim tensors refuse
+        self.scale_in = nn.Parameter(torch.tensor([0.2]))
+        self.scale_out = nn.Parameter(torch.tensor([0.1]))
         self.fc1 = nn.Linear(d, d)
         self.norm = nn.LayerNorm(d, eps=eps)
         self.fc2 = nn.Linear(d, d)
