@@ -212,6 +212,11 @@ def evaluate_math(
             )
         with atomic_path(part) as tmp:
             pl.DataFrame(recs, schema=RECORD_SCHEMA).write_parquet(tmp)
+    return merge_chunks(work_dir, chunks, out_path)
+
+
+def merge_chunks(work_dir: Path, chunks: list[tuple[int, int]], out_path: Path) -> pl.DataFrame:
+    """Concatenate the finished (seed, start) chunk files, sorted, into `out_path` atomically."""
     frames = [pl.read_parquet(work_dir / f"seed{s}-{i:06d}.parquet") for s, i in chunks]
     df = pl.concat(frames).sort(["seed", "task_id"])
     with atomic_path(out_path) as tmp:

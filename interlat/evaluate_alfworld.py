@@ -37,7 +37,13 @@ from interlat.chat import render_ids
 from interlat.data.alfworld_games import Game
 from interlat.decode import Sampling
 from interlat.errors import InterlatError
-from interlat.evaluate import PLAIN_VARIANTS, generate_with_message, raw_messages, task_seed
+from interlat.evaluate import (
+    PLAIN_VARIANTS,
+    generate_with_message,
+    merge_chunks,
+    raw_messages,
+    task_seed,
+)
 from interlat.receiver_data import ROLES, chat_messages
 
 log = logging.getLogger(__name__)
@@ -174,8 +180,4 @@ def evaluate_alfworld(
         log.info("seed %d, games %d-%d: %d/%d won", seed, start, start + len(chunk) - 1, sum(r["won"] for r in recs), len(recs))
         with atomic_path(part) as tmp:
             pl.DataFrame(recs, schema=RECORD_SCHEMA).write_parquet(tmp)
-    frames = [pl.read_parquet(work_dir / f"seed{s}-{i:06d}.parquet") for s, i in chunks]
-    df = pl.concat(frames).sort(["seed", "task_id"])
-    with atomic_path(out_path) as tmp:
-        df.write_parquet(tmp)
-    return df
+    return merge_chunks(work_dir, chunks, out_path)
