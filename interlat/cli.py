@@ -52,11 +52,11 @@ def read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
         raise InterlatError(f"{path}: no such file")
     rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(path.read_bytes().splitlines(), 1):
         try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            raise InterlatError(f"{path}: row {i}: not valid JSON") from None
+            rows.append(json.loads(line.decode("utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InterlatError(f"{path}: row {i}: not valid UTF-8 JSON") from None
     return rows
 
 
@@ -319,11 +319,8 @@ def convert(latents, data_dir, benchmark, strict, out):
     index = pl.concat([shards.read_index(p) for p in latents], how="vertical_relaxed")
     manifests = [shards.read_manifest(p) for p in latents]
     hidden = int(manifests[0]["hidden_size"])
-    tasks = load_tasks(data_dir)
-    missing = [c for c in conv.truth_columns(benchmark) if tasks and c not in tasks[0]]
-    if missing:
-        raise InterlatError(f"{data_dir}: field \"{missing[0]}\": missing from the records (not {benchmark} data?)")
-    truth = pl.DataFrame(tasks).select(conv.truth_columns(benchmark))
+    truth = pl.concat([conv.truth_frame(read_jsonl(data_dir / name), benchmark, str(data_dir / name))
+                       for name in ("train.jsonl", "test.jsonl")], how="vertical_relaxed")
     rows, rejects = conv.convert(index, truth, hidden_size=hidden, strict=strict, where=str(latents[0]), benchmark=benchmark)
     with atomic_dir(out) as tmp:
         write_jsonl(tmp / "train.jsonl", [r for r in rows if r["split"] == "train"])

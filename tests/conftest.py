@@ -45,3 +45,13 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
             "--work-dir", root / "work" / "train", "--log-csv", root / "train.csv", "--out", p["receiver_ckpt"])
     p["root"] = root
     return p
+
+
+@pytest.fixture(scope="session")
+def teacher(tiny, tmp_path_factory):
+    """A trained (2 steps) interlat receiver on the tiny world: the teacher."""
+    root = tmp_path_factory.mktemp("teacher")
+    run_cli("train", "--base", tiny["receiver"], "--conversations", tiny["convert"] / "train.jsonl",
+            "--latents", tiny["latents"], "--steps", 2, "--batch-size", 4, "--work-dir", root / "work",
+            "--log-csv", root / "log.csv", "--out", root / "teacher")
+    return root / "teacher"

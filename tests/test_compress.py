@@ -103,16 +103,6 @@ def test_projection_when_hidden_sizes_differ():
 
 
 # ---------------------------------------------------------------------------- teacher paths
-@pytest.fixture(scope="module")
-def teacher(tiny, tmp_path_factory):
-    """A trained (2 steps) interlat receiver on the tiny world: the teacher."""
-    root = tmp_path_factory.mktemp("teacher")
-    run_cli("train", "--base", tiny["receiver"], "--conversations", tiny["convert"] / "train.jsonl",
-            "--latents", tiny["latents"], "--steps", 2, "--batch-size", 4, "--work-dir", root / "work",
-            "--log-csv", root / "log.csv", "--out", root / "teacher")
-    return root / "teacher"
-
-
 @pytest.fixture()
 def setup(tiny, teacher):
     torch.manual_seed(0)
