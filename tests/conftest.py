@@ -15,6 +15,16 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def tiny_lm(arch: str = "qwen2", *, vocab_size: int, pad_token_id: int = 0, eos_token_id: int = 1,
+            seed: int = 0, max_positions: int = 256):
+    """A 2-layer, 32-wide random-init transformers model (fp32), the tests' smallest real LM."""
+    from interlat.model.build import build_model
+
+    return build_model(arch, vocab_size=vocab_size, pad_token_id=pad_token_id, eos_token_id=eos_token_id,
+                       hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64,
+                       max_positions=max_positions, seed=seed)
+
+
 def run_cli(*args: str, expect: int = 0):
     """Invoke `interlat ARGS` in-process; assert the exit code; return the result."""
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=expect != 0)

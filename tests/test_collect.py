@@ -20,9 +20,9 @@ from interlat import shards
 from interlat.atomic import write_jsonl
 from interlat.collect import FAIL_RANK_ENV, make_batches
 from interlat.data import math_generated
-from interlat.model.build import build_model
 from interlat.prompts import PLANNER_INSTRUCTION
 from interlat.tokenizer import build_tokenizer
+from tests.conftest import tiny_lm
 
 BIN = Path(sys.executable).parent
 BATCH = 2
@@ -38,19 +38,7 @@ def setup(tmp_path_factory) -> dict:
     tok = build_tokenizer(
         [r["problem"] + " " + r["plan"] for r in records] + [PLANNER_INSTRUCTION["math"]]
     )
-    model = build_model(
-        "qwen2",
-        vocab_size=len(tok),
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-        hidden_size=32,
-        num_layers=2,
-        num_heads=4,
-        num_kv_heads=2,
-        intermediate_size=64,
-        max_positions=256,
-        seed=0,
-    )
+    model = tiny_lm(vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
     model.save_pretrained(root / "sender")
     tok.save_pretrained(root / "sender")
     ids = {r["task_id"] for r in records}

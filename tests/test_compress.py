@@ -15,17 +15,15 @@ from interlat.compress.data import emit, make_batch, split, teacher_prompt_ids
 from interlat.compress.loss import CompressionLoss
 from interlat.compress.student import Student
 from interlat.compress.trainer import CompressConfig, CompressTrainer
-from interlat.model.build import build_model
 from interlat.receiver_data import build_samples, read_conversations
 from interlat.shards import load_messages
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, tiny_lm
 
 K = 3
 
 
-def tiny_lm(seed: int = 0):
-    return build_model("qwen2", vocab_size=40, pad_token_id=0, eos_token_id=1, hidden_size=32, num_layers=2,
-                       num_heads=4, num_kv_heads=2, intermediate_size=64, max_positions=128, seed=seed)
+def small_lm(seed: int = 0):
+    return tiny_lm(vocab_size=40, max_positions=128, seed=seed)
 
 
 def left_padded_batch():
@@ -61,7 +59,7 @@ def gradients(student, ids, mask):
 # ---------------------------------------------------------------------------- student
 def test_gradients_through_all_k_steps_with_and_without_checkpointing():
     torch.manual_seed(0)
-    plain = Student(tiny_lm()).train()
+    plain = Student(small_lm()).train()
     ckpt = copy.deepcopy(plain)
     ckpt.enable_gradient_checkpointing()
     ckpt.train()
@@ -86,7 +84,7 @@ def test_gradients_through_all_k_steps_with_and_without_checkpointing():
 
 
 def test_latent_steps_equal_a_full_recompute_and_left_padding_is_invisible():
-    student = Student(tiny_lm()).eval()
+    student = Student(small_lm()).eval()
     ids, mask = left_padded_batch()
     with torch.no_grad():
         Z = student.generate_latents(ids, mask, K)
@@ -97,7 +95,7 @@ def test_latent_steps_equal_a_full_recompute_and_left_padding_is_invisible():
 
 
 def test_projection_when_hidden_sizes_differ():
-    student = Student(tiny_lm(), out_dim=24)
+    student = Student(small_lm(), out_dim=24)
     ids, mask = left_padded_batch()
     assert student.generate_latents(ids, mask, 2).shape == (2, 2, 24)
 

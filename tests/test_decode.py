@@ -11,9 +11,9 @@ import torch
 from interlat.chat import render_ids
 from interlat.collect import left_padded_prompts
 from interlat.decode import Sampling, decode, sample_next
-from interlat.model.build import build_model
 from interlat.prompts import planner_messages
 from interlat.tokenizer import build_tokenizer
+from tests.conftest import tiny_lm
 
 # Tolerance. Everything runs in fp32. The padded incremental decode (KV cache, one query per
 # step, a padding mask, shifted position ids) and the unpadded full forward (one causal pass)
@@ -44,19 +44,8 @@ def tokenizer():
 
 def tiny(arch: str, tokenizer, seed: int = 0):
     """A 2-layer, 32-wide random-init model in fp32, eval mode."""
-    model = build_model(
-        arch,
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        hidden_size=32,
-        num_layers=2,
-        num_heads=4,
-        num_kv_heads=2,
-        intermediate_size=64,
-        max_positions=256,
-        seed=seed,
-    )
+    model = tiny_lm(arch, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=tokenizer.eos_token_id, seed=seed)
     return model.float().eval()
 
 

@@ -23,7 +23,6 @@ the resident set size then; CUDA: the allocator's peak minus its allocation then
 the timed runs go round-robin over the methods, `repeats` each, and the median is reported.
 """
 
-import csv
 import multiprocessing
 import os
 import platform
@@ -35,7 +34,6 @@ import torch
 import transformers
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from interlat.atomic import atomic_path
 from interlat.decode import Sampling, decode
 
 #: Model shapes: Qwen2.5-0.5B's (config.json of Qwen/Qwen2.5-0.5B) and a tiny one for tests.
@@ -334,23 +332,3 @@ def describe_setup(spec: Spec) -> str:
         f"excluded); torch {torch.__version__}, transformers {transformers.__version__}"
     )
 
-
-def to_markdown(rows: list[dict], caption: str = "") -> str:
-    """The rows as a Markdown table under `caption`."""
-    lines = [caption, ""] if caption else []
-    lines.append("| " + " | ".join(COLUMNS) + " |")
-    lines.append("|" + "|".join("---" if c == "method" else "--:" for c in COLUMNS) + "|")
-    lines += ["| " + " | ".join(str(r[c]) for c in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def write_table(path, rows: list[dict], caption: str) -> None:
-    """Write the rows as CSV (`.csv`) or a Markdown table (any other suffix), atomically."""
-    with atomic_path(path) as tmp:
-        if str(path).endswith(".csv"):
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
-        else:
-            tmp.write_text(to_markdown(rows, caption))

@@ -86,7 +86,8 @@ def shards(n_messages, n_tokens, hidden_size, dtype, workdir, out, repeats, naiv
 
         interlat bench shards --workdir /scratch/bench --out p1.md
     """
-    from interlat.bench.shards import bench_shards, describe_setup, write_table
+    from interlat.bench.shards import COLUMNS, bench_shards, describe_setup
+    from interlat.bench.table import write_table
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     rows = bench_shards(
@@ -100,7 +101,7 @@ def shards(n_messages, n_tokens, hidden_size, dtype, workdir, out, repeats, naiv
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     Console().print(table)
-    write_table(out, rows, caption)
+    write_table(out, rows, COLUMNS, caption)
 
 
 @bench.command("collect")
@@ -212,7 +213,8 @@ def collect(
     \b
         interlat bench collect --shape qwen2.5-0.5b --prompts 8 --new-tokens 32 --out docs/p2.md
     """  # fmt: skip
-    from interlat.bench.collect import Spec, bench_collect, describe_setup, write_table
+    from interlat.bench.collect import COLUMNS, Spec, bench_collect, describe_setup
+    from interlat.bench.table import write_table
 
     if min_prompt > max_prompt:
         raise click.BadParameter(
@@ -230,7 +232,7 @@ def collect(
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     Console().print(table)
-    write_table(out, rows, caption)
+    write_table(out, rows, COLUMNS, caption)
 
 
 @bench.command("latency")

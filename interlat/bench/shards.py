@@ -15,7 +15,6 @@ float (~32 bytes each), so it is timed on the first `naive_messages` messages on
 time is scaled per message; the table says so on its row.
 """
 
-import csv
 import logging
 import os
 import platform
@@ -29,7 +28,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from interlat.atomic import atomic_path
 from interlat.shards import DTYPES, Message, part_name, read_messages, write_manifest, write_part
 
 log = logging.getLogger(__name__)
@@ -208,22 +206,3 @@ def describe_setup(n_messages: int, n_tokens: int, hidden: int, dtype: str, repe
         f"cores; torch {torch.__version__}, pyarrow {pa.__version__}, numpy {np.__version__}"
     )
 
-
-def to_markdown(rows: list[dict], caption: str = "") -> str:
-    lines = [caption, ""] if caption else []
-    lines.append("| " + " | ".join(COLUMNS) + " |")
-    lines.append("|" + "|".join("---" if c == "method" else "--:" for c in COLUMNS) + "|")
-    lines += ["| " + " | ".join(str(r[c]) for c in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def write_table(path, rows: list[dict], caption: str) -> None:
-    """Write the rows as CSV (`.csv`) or a Markdown table (any other suffix), atomically."""
-    with atomic_path(path) as tmp:
-        if str(path).endswith(".csv"):
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
-        else:
-            tmp.write_text(to_markdown(rows, caption))

@@ -1,0 +1,26 @@
+"""Benchmark result tables: rows of one dict per method, as CSV or Markdown, written atomically."""
+
+import csv
+
+from interlat.atomic import atomic_path
+
+
+def to_markdown(rows: list[dict], columns: list[str], caption: str = "") -> str:
+    """The rows as a Markdown table under `caption` (the `method` column left-aligned, numbers right)."""
+    lines = [caption, ""] if caption else []
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "|".join("---" if c == "method" else "--:" for c in columns) + "|")
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(path, rows: list[dict], columns: list[str], caption: str) -> None:
+    """Write the rows as CSV (`.csv`) or a Markdown table (any other suffix), atomically."""
+    with atomic_path(path) as tmp:
+        if str(path).endswith(".csv"):
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(rows)
+        else:
+            tmp.write_text(to_markdown(rows, columns, caption))
