@@ -4,10 +4,37 @@ No rules here (the linter flags rules and functions mixed in one file).
 """
 
 import re
+from pathlib import Path
 
 import yaml
 from snakemake.utils import validate
 
+
+def numbers_from_cli(value, schema):
+    """Numbers where the schema wants them: `--config seeds=[0,1,2]` reaches the workflow as
+    strings (Snakemake parses list values with YAML's BaseLoader), so convert before validating.
+    """
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if isinstance(value, dict):
+        props = schema.get("properties", {})
+        return {k: numbers_from_cli(v, props.get(k, {})) for k, v in value.items()}
+    if isinstance(value, list):
+        return [numbers_from_cli(v, schema.get("items", {})) for v in value]
+    if isinstance(value, str) and "boolean" in types and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if isinstance(value, str):
+        for kind, parse in (("integer", int), ("number", float)):
+            if kind in types:
+                try:
+                    return parse(value)
+                except ValueError:
+                    pass
+    return value
+
+
+with open(Path(workflow.basedir) / "schemas" / "config.schema.yaml") as f:
+    config.update(numbers_from_cli(dict(config), yaml.safe_load(f)))
 validate(config, schema="../schemas/config.schema.yaml")
 
 RUN = config["run"]
