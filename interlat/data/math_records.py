@@ -77,7 +77,7 @@ def load_local(path: str | Path) -> list[dict]:
     if not path.exists():
         raise InterlatError(f"{path}: no such file or folder")
     rows: list[tuple[str, dict]] = []
-    if path.is_dir() and (path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists():
+    if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists()):
         import datasets
 
         ds = datasets.load_from_disk(str(path))
@@ -93,9 +93,16 @@ def load_local(path: str | Path) -> list[dict]:
                 rows += [(split, r) for r in pl.read_parquet(f).to_dicts()]
             elif f.suffix in (".jsonl", ".json"):
                 text = f.read_text()
-                try:
-                    data = json.loads(text) if f.suffix == ".json" else [json.loads(x) for x in text.splitlines() if x.strip()]
-                except json.JSONDecodeError as e:
-                    raise InterlatError(f"{f}: line {e.lineno}: not valid JSON") from None
+                lines = [(1, text)] if f.suffix == ".json" else list(enumerate(text.splitlines(), 1))
+                data = []
+                for number, chunk in lines:
+                    if not chunk.strip():
+                        continue
+                    try:
+                        data.append(json.loads(chunk))
+                    except json.JSONDecodeError as e:
+                        raise InterlatError(f"{f}: line {number + e.lineno - 1}: not valid JSON") from None
+                if f.suffix == ".json":
+                    data = data[0] if data else []
                 rows += [(split, r) for r in (data if isinstance(data, list) else [data])]
     return [normalise(r, split, f"{path}: row {i}") for i, (split, r) in enumerate(rows)]

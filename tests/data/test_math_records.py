@@ -1,45 +1,45 @@
-"""The real MATH path on local copies (no network): JSON Lines, Parquet and a save_to_disk folder."""
+"""MATH records: hendrycks-style rows and local copies normalise to our record; errors name the field."""
 
 import json
 
-import datasets
 import polars as pl
+import pytest
 
-from tests.conftest import run_cli
+from interlat.data.math_records import load_local, normalise
+from interlat.errors import InterlatError
 
-ROWS = [
-    {"problem": "What is $1+1$?", "solution": "It is $\\boxed{2}$.", "level": "Level 1", "type": "Prealgebra"},
-    {"problem": "Simplify $\\sqrt{8}$.", "solution": "$\\boxed{2\\sqrt{2}}$", "level": "Level 3", "type": "Algebra"},
-    {"problem": "How many ways?", "solution": "\\boxed{6}", "level": "Level 5", "type": "Counting & Probability"},
-]
+HENDRYCKS = {"problem": "What is $1+1$?", "solution": "It is $\\boxed{2}$.", "type": "Prealgebra", "level": "Level 2"}
 
 
-def records(out):
-    return [json.loads(x) for f in ("train.jsonl", "test.jsonl") for x in (out / f).read_text().splitlines()]
+def test_hendrycks_row_normalises_with_a_content_derived_task_id():
+    a = normalise(dict(HENDRYCKS), "test", "row 0")
+    b = normalise(dict(HENDRYCKS), "test", "row 1")
+    assert a["subject"] == "Prealgebra" and a["level"] == 2 and a["split"] == "test"
+    assert a["task_id"] == b["task_id"] and a["task_id"]
+    c = normalise({**HENDRYCKS, "problem": "What is $2+2$?"}, "test", "row 2")
+    assert c["task_id"] != a["task_id"]
 
 
-def check(recs, split):
-    assert len(recs) == 3
-    assert {r["subject"] for r in recs} == {"Prealgebra", "Algebra", "Counting & Probability"}
-    assert sorted(r["level"] for r in recs) == [1, 3, 5]
-    assert all(r["split"] == split and len(r["task_id"]) == 16 for r in recs)
+@pytest.mark.parametrize(("change", "field"), [
+    ({"solution": "2"}, "solution"), ({"type": "Astrology"}, "subject"), ({"problem": ""}, "problem"),
+    ({"level": 9}, "level"),
+])
+def test_bad_rows_name_their_field(change, field):
+    with pytest.raises(InterlatError, match=f'row 3: field "{field}"'):
+        normalise({**HENDRYCKS, **change}, "train", "row 3")
 
 
-def test_local_jsonl_and_parquet_copies_normalise_to_our_schema(tmp_path):
-    src = tmp_path / "math"
-    src.mkdir()
-    (src / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    run_cli("data", "--source", src, "--out", tmp_path / "a")
-    check(records(tmp_path / "a"), "test")
-    pq = tmp_path / "math_train.parquet"
-    pl.DataFrame(ROWS).write_parquet(pq)
-    run_cli("data", "--source", pq, "--out", tmp_path / "b")
-    check(records(tmp_path / "b"), "train")
-    # same problem -> same content-derived id, whatever the file format
-    assert {r["task_id"] for r in records(tmp_path / "a")} == {r["task_id"] for r in records(tmp_path / "b")}
+def test_local_jsonl_and_parquet_copies_read_the_same(tmp_path):
+    rows = [HENDRYCKS, {**HENDRYCKS, "problem": "What is $3+3$?", "solution": "$\\boxed{6}$"}]
+    (tmp_path / "j").mkdir()
+    (tmp_path / "j" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "p").mkdir()
+    pl.DataFrame(rows).write_parquet(tmp_path / "p" / "train.parquet")
+    a, b = load_local(tmp_path / "j"), load_local(tmp_path / "p")
+    assert a == b and [r["split"] for r in a] == ["train", "train"]
 
 
-def test_save_to_disk_folder(tmp_path):
-    datasets.DatasetDict({"test": datasets.Dataset.from_list(ROWS)}).save_to_disk(str(tmp_path / "hf"))
-    run_cli("data", "--source", tmp_path / "hf", "--out", tmp_path / "out")
-    check(records(tmp_path / "out"), "test")
+def test_local_json_that_does_not_parse_names_the_line(tmp_path):
+    (tmp_path / "test.jsonl").write_text(json.dumps(HENDRYCKS) + "\n{oops\n")
+    with pytest.raises(InterlatError, match="test.jsonl: line 2: not valid JSON"):
+        load_local(tmp_path / "test.jsonl")
