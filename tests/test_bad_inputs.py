@@ -262,3 +262,8 @@ def test_manifest_lists_a_missing_part(tiny, tmp_path):
     r = convert(tiny, lat, out)
     assert_clean_error(r, "part-")
     assert nothing_written(out)
+
+
+def test_more_generated_problems_than_exist(tmp_path):
+    r = run_cli("data", "--n-train", 5000, "--subjects", "algebra", "--out", tmp_path / "d", expect=2)
+    assert 'field "n_train": Algebra: 5000 + 60 problems asked' in r.output and not (tmp_path / "d").exists()

@@ -11,6 +11,8 @@ solution is the answer alone, so that a receiver without the plan must do both s
 import hashlib
 import random
 
+from interlat.errors import InterlatError
+
 #: generator per subject: (a, x, b) -> (problem, plan, answer)
 SUBJECTS = ("Algebra", "Prealgebra")
 
@@ -65,7 +67,9 @@ def generate(
             if subject != "Prealgebra" or a * x - b > 0
         ]
         if n_train + n_test > len(triples):
-            raise ValueError(f"{subject}: {n_train + n_test} problems asked, {len(triples)} exist")
+            raise InterlatError(
+                f"field \"n_train\": {subject}: {n_train} + {n_test} problems asked, {len(triples)} distinct ones exist"
+            )
         chosen = rng.sample(triples, n_train + n_test)
         for i, (a, x, b) in enumerate(chosen):
             problem, plan = make(a, x, b)
