@@ -21,7 +21,11 @@ def numbers_from_cli(value, schema):
         return {k: numbers_from_cli(v, props.get(k, {})) for k, v in value.items()}
     if isinstance(value, list):
         return [numbers_from_cli(v, schema.get("items", {})) for v in value]
-    if isinstance(value, str) and "boolean" in types and value.lower() in ("true", "false"):
+    if (
+        isinstance(value, str)
+        and "boolean" in types
+        and value.lower() in ("true", "false")
+    ):
         return value.lower() == "true"
     if isinstance(value, str):
         for kind, parse in (("integer", int), ("number", float)):
