@@ -41,7 +41,9 @@ rule models:
         "benchmarks/{run}/models/{model}.tsv"
     wildcard_constraints:
         model="sender|receiver|llama",
-    threads: 1
+    # The sender's pretraining is the one job on the critical path with nothing beside it
+    # (everything else waits for the sender): two threads cut it from ~3.2 to ~2 minutes.
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=120,
