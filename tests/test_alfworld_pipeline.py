@@ -152,6 +152,16 @@ def test_evaluate_needs_the_games(world):
     assert "--games" in r.output
 
 
+def test_bench_episodes_times_both_ways_over_the_same_games(world, tmp_path):
+    out = tmp_path / "episodes.csv"
+    run_cli("bench", "episodes", "--receiver", world["ckpt"], "--conversations", world["convert"] / "test.jsonl",
+            "--games", world["data"], "--max-steps", 2, "--max-new-tokens", 4, "--out", out)
+    df = pl.read_csv(out)
+    assert df["method"].to_list() == ["batched (interlat)", "one at a time (reference)"]
+    n = len(read_jsonl(world["convert"] / "test.jsonl"))
+    assert df["episodes"].to_list() == [n, n] and (df["steps"] >= n).all() and (df["seconds"] > 0).all()
+
+
 def test_table1_has_one_row_per_variant(world):
     files = [world["root"] / f"evaluate/{v}.parquet" for v in VARIANTS]
     for f in files:

@@ -458,3 +458,37 @@ def train(shape, batch_size, steps, warmup, seed, out):
     Console(stderr=True).print(table)
     if out:
         write_text(out, "\n".join(lines) + "\n")
+
+
+@bench.command("episodes")
+@click.option("--receiver", type=click.Path(exists=True, file_okay=False), required=True, help="Receiver checkpoint (`interlat train`).")
+@click.option("--conversations", type=click.Path(exists=True, dir_okay=False), required=True, help="ALFWorld test conversations (`interlat convert`).")
+@click.option("--games", type=click.Path(exists=True, file_okay=False), required=True, help="The games folder (`interlat data --benchmark alfworld`).")
+@click.option("--variant", type=click.Choice(["text", "no_comm", "no_cot", "cot_full"]), default="text", show_default=True,
+              help="A message variant that needs no latents.")
+@click.option("--max-steps", type=click.IntRange(1), default=20, show_default=True, help="Steps before an episode counts as failed.")
+@click.option("--temperature", type=click.FloatRange(0, min_open=True), default=0.7, show_default=True, help="Sampling temperature.")
+@click.option("--max-new-tokens", type=click.IntRange(1), default=100, show_default=True, help="New tokens per step.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Table to write: CSV if the name ends in .csv, else Markdown.")
+def episodes(receiver, conversations, games, variant, max_steps, temperature, max_new_tokens, seed, out):
+    """ALFWorld episodes: batched stepping vs one environment at a time, side by side.
+
+    Example: interlat --threads 1 bench episodes --receiver results/default/train/alfworld/interlat
+    --conversations results/default/convert/alfworld/test.jsonl --games results/default/data/alfworld
+    --out docs/bench/episodes.md
+    """
+    from pathlib import Path
+
+    import torch
+
+    from interlat.bench.episodes import COLUMNS, bench_episodes
+    from interlat.bench.table import to_markdown, write_table
+
+    rows = bench_episodes(Path(receiver), Path(conversations), Path(games), variant=variant, max_steps=max_steps,
+                          temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+    caption = (f"ALFWorld episodes, variant {variant}, T={temperature}, {max_new_tokens} new tokens per step, "
+               f"cap {max_steps} steps, {torch.get_num_threads()} torch thread(s), real engine (game loading included)")
+    write_table(out, rows, COLUMNS, caption)
+    click.echo(to_markdown(rows, COLUMNS, caption), err=True)
+
