@@ -15,6 +15,7 @@ import click
 
 from interlat.data.alfworld_scenes import TASK_TYPES as ALFWORLD_TASK_TYPES
 from interlat.errors import InterlatError
+from interlat.jsonl import read_jsonl
 
 log = logging.getLogger("interlat")
 CTX = {"show_default": True}
@@ -46,18 +47,6 @@ def main(verbose: bool, threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise InterlatError(f"{path}: no such file")
-    rows = []
-    for i, line in enumerate(path.read_bytes().splitlines(), 1):
-        try:
-            rows.append(json.loads(line.decode("utf-8")))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise InterlatError(f"{path}: row {i}: not valid UTF-8 JSON") from None
-    return rows
 
 
 def load_tasks(data_dir: Path) -> list[dict]:
@@ -388,8 +377,7 @@ def train(base, conversations, latents, mode, steps, batch_size, lr, warmup_rati
     if mode == "interlat":
         if not latents:
             raise InterlatError("--latents: required with --mode interlat")
-        for p in latents:
-            messages.update(shards.load_messages(p))
+        messages = shards.load_messages_of(latents)
         sender_dim = int(shards.read_manifest(latents[0])["hidden_size"])
     rows = read_conversations(conversations)
     receiver = tr.build_receiver(lm, tok, sender_dim, cfg)
@@ -450,12 +438,8 @@ def evaluate(benchmark, receiver, conversations, latents, student, variant, seed
     student_model = student_for_variant(student, variant, model, tok)
     messages = {}
     if latent:
-        for p in latents:
-            messages.update(shards.load_messages(p))
-        dim = model.adapter.sender_dim
-        for m in list(messages.values())[:1]:
-            if m.H.shape[1] != dim:
-                raise InterlatError(f"{latents[0]}: field \"hidden_size\": {m.H.shape[1]}, the receiver's adapter expects {dim} (no projection)")
+        messages = shards.load_messages_of(latents, hidden_size=model.adapter.sender_dim,
+                                           reader="the receiver's adapter (no projection)")
     rows = read_conversations(conversations)
     cfg = Sampling(temperature, 1.0, 0, max_new_tokens)
     if benchmark == "alfworld":

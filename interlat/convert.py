@@ -77,28 +77,28 @@ TRUTH_TYPES = {"task_id": str, "problem": str, "observation": str, "subject": st
 def truth_frame(records: list, benchmark: str, where: str) -> pl.DataFrame:
     """Ground-truth records as a typed frame; the first bad record is an error naming its row and field."""
     columns = truth_columns(benchmark)
+    schema = {c: pl.Int64 if c == "level" else pl.String for c in columns}
+    if "trajectory" in columns:
+        schema["trajectory"] = pl.List(pl.Struct({"from": pl.String, "value": pl.String}))
+    rows = []
     for i, rec in enumerate(records, 1):
         if not isinstance(rec, dict):
             raise InterlatError(f"{where}: row {i}: a {type(rec).__name__}, expected a JSON object")
         for col in columns:
-            want = TRUTH_TYPES[col]
-            value = rec.get(col)
             if col not in rec:
                 raise InterlatError(f"{where}: row {i}: field \"{col}\": missing (not {benchmark} data?)")
+            value, want = rec[col], TRUTH_TYPES[col]
             if not isinstance(value, want) or isinstance(value, bool):
                 raise InterlatError(f"{where}: row {i}: field \"{col}\": {type(value).__name__}, expected {want.__name__}")
         if not 0 <= rec["level"] <= 5:
             raise InterlatError(f"{where}: row {i}: field \"level\": {rec['level']} not in 0-5")
-        for j, turn in enumerate(rec["trajectory"] if "trajectory" in columns else []):
-            if not (isinstance(turn, dict) and isinstance(turn.get("from"), str) and isinstance(turn.get("value"), str)):
-                raise InterlatError(f"{where}: row {i}: field \"trajectory\": turn {j} is not {{from: str, value: str}}")
-    schema = {c: pl.Int64 if c == "level" else pl.String for c in columns}
-    if "trajectory" in columns:
-        schema["trajectory"] = pl.List(pl.Struct({"from": pl.String, "value": pl.String}))
-    rows = [{c: rec[c] for c in columns} for rec in records]
-    for row in rows:
+        row = {c: rec[c] for c in columns}
         if "trajectory" in row:
+            for j, turn in enumerate(row["trajectory"]):
+                if not (isinstance(turn, dict) and isinstance(turn.get("from"), str) and isinstance(turn.get("value"), str)):
+                    raise InterlatError(f"{where}: row {i}: field \"trajectory\": turn {j} is not {{from: str, value: str}}")
             row["trajectory"] = [{"from": t["from"], "value": t["value"]} for t in row["trajectory"]]
+        rows.append(row)
     return pl.DataFrame(rows, schema=schema)
 
 

@@ -5,7 +5,6 @@ message looked up by task_id in the shard store. The first human turn carries th
 `mode="none"` (the `no_cot` baseline) drops the plan sentence and the marker.
 """
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 from interlat.batching import mask_from_lengths, pad_right
 from interlat.chat import IGNORE, encode_conversation, end_of_turn_id
 from interlat.errors import InterlatError
+from interlat.jsonl import iter_jsonl
 from interlat.prompts import MARKER, receiver_first_turn
 
 ROLES = {"human": "user", "gpt": "assistant"}
@@ -22,16 +22,13 @@ ROLES = {"human": "user", "gpt": "assistant"}
 def read_conversations(path: str | Path) -> list[dict]:
     """Rows of a converted JSON Lines file, each checked for `id` and `conversations`."""
     rows = []
-    with open(path) as f:
-        for i, line in enumerate(f, 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                raise InterlatError(f"{path}: row {i}: not valid JSON") from None
-            for key in ("id", "conversations", "task", "plan"):
-                if key not in row:
-                    raise InterlatError(f"{path}: row {i}: field \"{key}\": missing")
-            rows.append(row)
+    for i, row in iter_jsonl(Path(path)):
+        if not isinstance(row, dict):
+            raise InterlatError(f"{path}: row {i}: a {type(row).__name__}, expected a JSON object")
+        for key in ("id", "conversations", "task", "plan"):
+            if key not in row:
+                raise InterlatError(f"{path}: row {i}: field \"{key}\": missing")
+        rows.append(row)
     return rows
 
 

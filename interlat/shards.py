@@ -450,6 +450,18 @@ def load_messages(path, *, verify: bool = True) -> dict[str, Message]:
     return out
 
 
+def load_messages_of(paths, *, hidden_size: int | None = None, reader: str = "the receiver's adapter") -> dict[str, Message]:
+    """The messages of several shard folders (one per subject) keyed by task_id; with
+    `hidden_size`, a message of another width is an error naming the first folder and `reader`."""
+    out: dict[str, Message] = {}
+    for path in paths:
+        out.update(load_messages(path))
+    first = next(iter(out.values()), None)
+    if hidden_size is not None and first is not None and first.H.shape[1] != hidden_size:
+        raise InterlatError(f'{paths[0]}: field "hidden_size": {first.H.shape[1]}, {reader} expects {hidden_size}')
+    return out
+
+
 def read_index(path, *, verify: bool = False) -> pl.DataFrame:
     """Every column but hidden_state, for all messages under `path`, plus `part` (the file).
 

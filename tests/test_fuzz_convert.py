@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from interlat.cli import main, read_jsonl
+from interlat.cli import main
 from interlat.convert import convert
 from interlat.errors import InterlatError
+from interlat.jsonl import read_jsonl
 from interlat.prompts import MARKER
 
 # INTERLAT_FUZZ_EXAMPLES=3000 for a longer hunt

@@ -354,9 +354,7 @@ def load_pipeline(
     for path in student_dirs:
         student, _ = load_student(path, device=device)
         students[student.K] = student
-    messages = {}
-    for p in latents:
-        messages.update(shards.load_messages(p))
+    messages = shards.load_messages_of(latents)
     vocab = min(
         (s.lm.get_input_embeddings().weight.shape[0] for s in students.values()), default=None
     )

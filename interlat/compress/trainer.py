@@ -253,13 +253,8 @@ def run_compression(cfg: CompressConfig, *, teacher_dir, student_dir, conversati
     device = "cuda" if torch.cuda.is_available() else "cpu"
     teacher, tok = load_receiver(teacher_dir, device=device)
     check_shared_tokenizer(student_dir, tok)
-    messages = {}
-    for p in latents:
-        messages.update(shards.load_messages(p))
     dim = teacher.adapter.sender_dim
-    for m in list(messages.values())[:1]:
-        if m.H.shape[1] != dim:
-            raise InterlatError(f"{latents[0]}: field \"hidden_size\": {m.H.shape[1]}, the teacher's adapter expects {dim}")
+    messages = shards.load_messages_of(latents, hidden_size=dim, reader="the teacher's adapter")
     samples = build_samples(read_conversations(conversations), messages, tok, "interlat", str(conversations), teacher.prepended_length)
     train, held = split(samples, cfg.eval_fraction, cfg.seed)
     torch.manual_seed(cfg.seed)

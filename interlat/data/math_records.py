@@ -71,6 +71,26 @@ def load_hf(dataset_id: str, subjects: list[str], splits: tuple[str, ...] = ("tr
     return out
 
 
+def json_records(f: Path) -> list:
+    """The records of a JSON file (one object or a list of them) or of a JSON Lines file (blank
+    lines skipped); a parse error names the file's line."""
+    text = f.read_text()
+    if f.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InterlatError(f"{f}: line {e.lineno}: not valid JSON") from None
+        return data if isinstance(data, list) else [data]
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise InterlatError(f"{f}: line {number}: not valid JSON") from None
+    return records
+
+
 def load_local(path: str | Path) -> list[dict]:
     """Read a local copy (Parquet, JSON, JSON Lines or a `save_to_disk` folder)."""
     path = Path(path)
@@ -92,17 +112,5 @@ def load_local(path: str | Path) -> list[dict]:
 
                 rows += [(split, r) for r in pl.read_parquet(f).to_dicts()]
             elif f.suffix in (".jsonl", ".json"):
-                text = f.read_text()
-                lines = [(1, text)] if f.suffix == ".json" else list(enumerate(text.splitlines(), 1))
-                data = []
-                for number, chunk in lines:
-                    if not chunk.strip():
-                        continue
-                    try:
-                        data.append(json.loads(chunk))
-                    except json.JSONDecodeError as e:
-                        raise InterlatError(f"{f}: line {number + e.lineno - 1}: not valid JSON") from None
-                if f.suffix == ".json":
-                    data = data[0] if data else []
-                rows += [(split, r) for r in (data if isinstance(data, list) else [data])]
+                rows += [(split, r) for r in json_records(f)]
     return [normalise(r, split, f"{path}: row {i}") for i, (split, r) in enumerate(rows)]
