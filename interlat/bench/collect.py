@@ -24,8 +24,6 @@ the timed runs go round-robin over the methods, `repeats` each, and the median i
 """
 
 import multiprocessing
-import os
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ import torch
 import transformers
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
+from interlat.bench.table import cpu_name
 from interlat.decode import Sampling, decode
 
 #: Model shapes: Qwen2.5-0.5B's (config.json of Qwen/Qwen2.5-0.5B) and a tiny one for tests.
@@ -314,12 +313,7 @@ def bench_collect(
 def describe_setup(spec: Spec) -> str:
     """One paragraph naming the model shape, workload and machine, for the table's caption."""
     cfg = spec.config()
-    cpu = platform.processor() or "cpu"
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    where = torch.cuda.get_device_name() if spec.device.startswith("cuda") else f"{cpu}, {spec.threads} thread(s) per method"  # fmt: skip
+    where = torch.cuda.get_device_name() if spec.device.startswith("cuda") else f"{cpu_name()}, {spec.threads} thread(s) per method"  # fmt: skip
     return (
         f"Random-init Qwen2, shape {spec.shape}"
         + (f" cut to {cfg.num_hidden_layers} layers" if spec.layers else "")

@@ -17,7 +17,6 @@ when a latent step costs what a token step costs.
 """
 
 import math
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from fractions import Fraction
 
 import torch
 
+from interlat.bench.table import cpu_name
 from interlat.decode import Sampling, decode
 from interlat.model.insertion import insert_message, left_pad
 from interlat.variants import MESSAGE_VARIANT_PATTERNS, truncated_length
@@ -220,17 +220,7 @@ def machine() -> str:
     """CPU or GPU name, core count and torch version, for captions."""
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)}; torch {torch.__version__}"
-    cpu = platform.processor() or "cpu"
-    try:
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in open("/proc/cpuinfo")
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} torch threads; torch {torch.__version__}"
+    return f"{cpu_name()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}"
 
 
 def to_markdown(rows: list[dict], caption: str) -> str:

@@ -17,7 +17,6 @@ time is scaled per message; the table says so on its row.
 
 import logging
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -28,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from interlat.bench.table import cpu_name
 from interlat.shards import DTYPES, Message, part_name, read_messages, write_manifest, write_part
 
 log = logging.getLogger(__name__)
@@ -195,10 +195,7 @@ def bench_shards(
 
 def describe_setup(n_messages: int, n_tokens: int, hidden: int, dtype: str, repeats: int) -> str:
     """One line naming the workload and machine, for the table's caption."""
-    cpu = platform.processor() or "cpu"
-    if Path("/proc/cpuinfo").exists():
-        names = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")]  # fmt: skip
-        cpu = names[0] if names else cpu
+    cpu = cpu_name()
     gb = n_messages * n_tokens * hidden * DTYPES[dtype][1].itemsize / 1e9
     return (
         f"{n_messages:,} messages of [{n_tokens}, {hidden}] {dtype} ({gb:.2f} GB of hidden states); "
