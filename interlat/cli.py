@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from interlat.data.alfworld_scenes import TASK_TYPES as ALFWORLD_TASK_TYPES
+from interlat.data.alfworld.scenes import TASK_TYPES as ALFWORLD_TASK_TYPES
 from interlat.errors import InterlatError
 from interlat.jsonl import read_jsonl
 
@@ -83,7 +83,7 @@ def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n
     from interlat.atomic import atomic_dir, write_jsonl
 
     if benchmark == "alfworld":
-        from interlat.data import alfworld_records
+        from interlat.data.alfworld import records as alfworld_records
 
         types = [t.strip() for t in task_types.split(",") if t.strip()]
         with atomic_dir(out) as tmp:
@@ -97,7 +97,8 @@ def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n
             write_jsonl(tmp / "test.jsonl", sorted((r for r in records if r["split"] != "train"), key=lambda r: r["task_id"]))
         click.echo(f"{len(records)} ALFWorld games ({len(train)} train) -> {out}", err=True)
         return
-    from interlat.data import math_generated, math_records
+    from interlat.data.math import generated as math_generated
+    from interlat.data.math import records as math_records
 
     slugs = [s.strip() for s in subjects.split(",") if s.strip()]
     if source == "generated":
@@ -142,13 +143,13 @@ def tokenizer(data_dirs, out):
     --out results/default/models/tokenizer
     """
     from interlat.atomic import atomic_dir
-    from interlat.prompts import (
+    from interlat.text.prompts import (
         ALFWORLD_PHRASES,
         PLAN_SENTENCE,
         PLANNER_INSTRUCTION,
         STUDENT_PREFIX,
     )
-    from interlat.tokenizer import build_tokenizer
+    from interlat.text.tokenizer import build_tokenizer
 
     corpus = [record_text(r) for d in data_dirs for r in load_tasks(d)]
     corpus += [*PLANNER_INSTRUCTION.values(), PLAN_SENTENCE, STUDENT_PREFIX, *ALFWORLD_PHRASES]
@@ -183,7 +184,7 @@ def models(arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermedi
     --pretrain-steps 1500 --out results/default/models/sender
     """
     from interlat.atomic import atomic_dir
-    from interlat.tokenizer import load_tokenizer
+    from interlat.text.tokenizer import load_tokenizer
 
     if hf_id:
         from huggingface_hub import snapshot_download
@@ -194,7 +195,7 @@ def models(arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermedi
     if tok_dir is None or not (tok_dir / "tokenizer_config.json").is_file():
         raise InterlatError(f"{tok_dir}: file \"tokenizer_config.json\": missing (--tokenizer)")
     from interlat.model.build import build_model
-    from interlat.pretrain import plan_conversations, pretrain
+    from interlat.models import plan_conversations, pretrain
 
     tok = load_tokenizer(tok_dir)
     model = build_model(
@@ -249,9 +250,9 @@ def collect(sender, sender_id, data_dir, benchmark, subject, batch_size, tempera
     from transformers import AutoModelForCausalLM
 
     from interlat import collect as col
-    from interlat.data.math_records import SUBJECT_CONFIGS
-    from interlat.decode import Sampling
-    from interlat.tokenizer import load_tokenizer
+    from interlat.data.math.records import SUBJECT_CONFIGS
+    from interlat.model.decode import Sampling
+    from interlat.text.tokenizer import load_tokenizer
 
     name = SUBJECT_CONFIGS.get(subject, subject)
     tasks = [t for t in load_tasks(data_dir) if t["subject"] == name]
@@ -354,9 +355,10 @@ def train(base, conversations, latents, mode, steps, batch_size, lr, warmup_rati
     from transformers import AutoModelForCausalLM
 
     from interlat import shards
-    from interlat import train as tr
-    from interlat.receiver_data import build_samples, read_conversations
-    from interlat.tokenizer import load_tokenizer
+    from interlat.conversations import read_conversations
+    from interlat.text.tokenizer import load_tokenizer
+    from interlat.train import trainer as tr
+    from interlat.train.samples import build_samples
 
     if engine == "deepspeed":
         if deepspeed_config is None or not deepspeed_config.is_file():
@@ -426,9 +428,10 @@ def evaluate(benchmark, receiver, conversations, latents, student, variant, seed
     import interlat
     from interlat import shards, variants
     from interlat.compress.checkpoint import student_for_variant
-    from interlat.decode import Sampling
-    from interlat.evaluate import EMPTY_VARIANTS, PLAIN_VARIANTS, TEXT_VARIANTS, evaluate_math
-    from interlat.receiver_data import read_conversations
+    from interlat.conversations import read_conversations
+    from interlat.evaluate.math import evaluate_math
+    from interlat.evaluate.messages import EMPTY_VARIANTS, PLAIN_VARIANTS, TEXT_VARIANTS
+    from interlat.model.decode import Sampling
 
     latent = variant not in TEXT_VARIANTS | EMPTY_VARIANTS | PLAIN_VARIANTS
     compressed = re.fullmatch(r"compressed_[1-9]\d*", variant) is not None
@@ -443,7 +446,7 @@ def evaluate(benchmark, receiver, conversations, latents, student, variant, seed
     rows = read_conversations(conversations)
     cfg = Sampling(temperature, 1.0, 0, max_new_tokens)
     if benchmark == "alfworld":
-        from interlat.evaluate_alfworld import evaluate_alfworld
+        from interlat.evaluate.alfworld import evaluate_alfworld
 
         if games_dir is None:
             raise InterlatError("--games: required with --benchmark alfworld")

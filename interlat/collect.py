@@ -1,7 +1,7 @@
 """Latent collection: the sender writes a plan and its last-layer states become the message.
 
-METHOD.md section 1. Tasks are split across ranks (`torchrun`), batched with left padding,
-generated with sampling through `interlat.decode.decode` (one state per generated plan token:
+docs/method.md section 1. Tasks are split across ranks (`torchrun`), batched with left padding,
+generated with sampling through `interlat.model.decode.decode` (one state per generated plan token:
 h_t is the final-norm output at the position from which token t was sampled, so h_1 comes
 from the last prompt position). Each finished batch is written as one Parquet part into a
 work folder outside Snakemake's outputs, so a killed run resumes without redoing finished
@@ -30,10 +30,10 @@ from tqdm import tqdm
 
 from interlat import shards
 from interlat.atomic import atomic_dir, write_json
-from interlat.chat import render_ids
-from interlat.decode import Sampling, decode
 from interlat.errors import InterlatError
-from interlat.prompts import planner_messages
+from interlat.model.decode import Sampling, decode
+from interlat.text.chat import render_ids
+from interlat.text.prompts import planner_messages
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Conversion: join latent records with ground truth by task_id into conversations (METHOD.md section 2).
+"""Conversion: join latent records with ground truth by task_id into conversations (docs/method.md section 2).
 
 Every conversation opens with the receiver's first human turn (the task, the plan sentence
 and the marker; ALFWorld's task is its first observation, the room and the goal); the turns
@@ -16,7 +16,7 @@ first one; otherwise the rejects are written next to the output.
 import polars as pl
 
 from interlat.errors import InterlatError
-from interlat.prompts import receiver_first_turn
+from interlat.text.prompts import receiver_first_turn
 
 REJECT_SCHEMA = {"task_id": pl.String, "reason": pl.String}
 

@@ -1,4 +1,4 @@
-"""MATH answer grading: the last \\boxed{} checked symbolically (METHOD.md section 5).
+"""MATH answer grading: the last \\boxed{} checked symbolically (docs/method.md section 5).
 
 `grade(prediction, gold_solution)` extracts the last complete `\\boxed{...}` of each
 text (`extract_boxed`), parses both with math-verify and compares them with its

@@ -1,8 +1,8 @@
-"""Training losses of the receiver and the compression student (METHOD.md sections 3 and 4).
+"""Training losses of the receiver and the compression student (docs/method.md sections 3 and 4).
 
 Pure functions over logits that the caller has already aligned: row t of every
 [B, T, V] argument predicts the same supervised token (the causal shift and the
-per-path positions of METHOD.md section 3, "Logit alignment", are applied before
+per-path positions of docs/method.md section 3, "Logit alignment", are applied before
 these are called), and `mask` [B, T] marks the rows supervised in both paths.
 Logits are assumed finite.
 
@@ -27,10 +27,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-#: KL weight and cosine weight inside L_plan (METHOD.md section 3).
+#: KL weight and cosine weight inside L_plan (docs/method.md section 3).
 PLAN_KL_WEIGHT = 0.7
 PLAN_COS_WEIGHT = 0.3
-#: Default hinge margin of the random contrast, just under ln 2 (METHOD.md section 3).
+#: Default hinge margin of the random contrast, just under ln 2 (docs/method.md section 3).
 DEFAULT_MARGIN = 0.69
 #: Norm floor of the cosines (as `torch.nn.functional.cosine_similarity`).
 _COS_EPS = 1e-8
@@ -73,7 +73,7 @@ def _tokens_per_sample(mask: torch.Tensor) -> torch.Tensor:
 def plan_similarity(
     true_logits: torch.Tensor, plan_logits: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """L_plan of METHOD.md section 3, a scalar.
+    """L_plan of docs/method.md section 3, a scalar.
 
     Per sample i over its T_i masked tokens: 0.7 * KL_i + 0.3 * (1 - cos_i), where
     KL_i = mean over tokens of KL(P_t || Q_t) summed over the vocabulary,
@@ -114,7 +114,7 @@ def random_contrast_terms(
     mask: torch.Tensor,
     margin: float = DEFAULT_MARGIN,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L_rand, active fraction) of METHOD.md section 3, both scalars.
+    """(L_rand, active fraction) of docs/method.md section 3, both scalars.
 
     JSD_i = mean over the T_i masked tokens of `token_jsd(Q_t, R_t)`, Q = softmax of
     pass N (with grad), R = softmax of the negative pass R (detached). L_rand = mean
@@ -136,7 +136,7 @@ def random_contrast(
     mask: torch.Tensor,
     margin: float = DEFAULT_MARGIN,
 ) -> torch.Tensor:
-    """L_rand of METHOD.md section 3 (see `random_contrast_terms`)."""
+    """L_rand of docs/method.md section 3 (see `random_contrast_terms`)."""
     return random_contrast_terms(true_logits, neg_logits, mask, margin)[0]
 
 
@@ -153,7 +153,7 @@ def hinge_active_fraction(
 def dynamic_weights(
     l_plan: torch.Tensor | float, l_rand: torch.Tensor | float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(w_plan, w_rand) from the detached batch losses (METHOD.md section 3).
+    """(w_plan, w_rand) from the detached batch losses (docs/method.md section 3).
 
     w_plan = 0.01 + 0.04 * clip(L_plan / 4, 0, 1); w_rand = 0.01 + 0.49 * clip(L_rand / 0.69, 0, 1).
     Neither carries gradient.
@@ -172,7 +172,7 @@ def _entropy(log_p: torch.Tensor) -> torch.Tensor:
 def entropy_drop_weights(
     full_log_probs: torch.Tensor, none_log_probs: torch.Tensor, quantile: float = 0.95
 ) -> torch.Tensor:
-    """Detached per-token weights of L_kl (METHOD.md section 4), [N] from [N, V] log-probs.
+    """Detached per-token weights of L_kl (docs/method.md section 4), [N] from [N, V] log-probs.
 
     w = relu(H(p_B) - H(p_D)), capped at the `quantile` of the positive weights (all
     zero if none is positive), then divided by the mean over all N tokens (zeros
@@ -187,7 +187,7 @@ def cap_and_normalise(weights: torch.Tensor, quantile: float = 0.95) -> torch.Te
     """Cap non-negative [N] weights at the `quantile` of the positive ones, divide by their mean.
 
     The mean is over all N (zeros included), floored at 1e-6; no positive weight gives
-    all zeros. Detached (METHOD.md section 4).
+    all zeros. Detached (docs/method.md section 4).
     """
     w = weights.detach()
     if w.numel() == 0:
@@ -206,7 +206,7 @@ def uncertainty_weighted_kl(
     T: float = 4.0,
     quantile: float = 0.95,
 ) -> torch.Tensor:
-    """L_kl of METHOD.md section 4, a scalar weighted token mean over the whole batch.
+    """L_kl of docs/method.md section 4, a scalar weighted token mean over the whole batch.
 
     Paths: A = student latents (`student_logits`, with grad), D = full message
     (`full_logits`, teacher, detached), B = no message (`none_logits`, detached).
@@ -240,7 +240,7 @@ def latent_alignment(
     student_mask: torch.Tensor | None = None,
     full_mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """L_align of METHOD.md section 4, a scalar.
+    """L_align of docs/method.md section 4, a scalar.
 
     Batch mean of 1 - cos(mean over the K rows of `student_adapted` [B, K, d], mean
     over the L rows of `full_adapted` [B, L, d]), both already through the teacher

@@ -4,7 +4,7 @@ Table 2 layout (MATH): accuracy overall and at levels 3-5 per variant, each cell
 over seeds [95% bootstrap interval over tasks]"; the bootstrap resamples tasks (all seeds of
 a task together) with a fixed seed, so the same records always give the same bytes.
 
-Table 1 layout (ALFWorld, METHOD.md section 5): per variant, success rate on the seen
+Table 1 layout (ALFWorld, docs/method.md section 5): per variant, success rate on the seen
 (valid_seen) and unseen (valid_unseen) episodes in the same cell format, and mean steps as
 "successful episodes / all episodes" (each a mean over seeds of the per-seed mean); plus
 success per task type. Which table a record set feeds is read from its schema

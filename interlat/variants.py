@@ -1,4 +1,4 @@
-"""Message variants of the evaluation and the untrained compression baselines (METHOD.md 4-5).
+"""Message variants of the evaluation and the untrained compression baselines (docs/method.md section 4-5).
 
 `perturb(name, H, seed=...)` turns the raw message H [T, D] of one task into the
 message the receiver gets. With mu = row mean, X = H - mu and S = X / sqrt(T - 1):
@@ -158,7 +158,7 @@ def _cross_task(H: torch.Tensor, other: torch.Tensor | None) -> torch.Tensor:
 def perturb(
     name: str, H: torch.Tensor, *, seed: int, other: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """The message variant `name` of the raw message H [T, D] (module docstring, METHOD.md 5).
+    """The message variant `name` of the raw message H [T, D] (module docstring, docs/method.md section 5).
 
     `seed` seeds every random draw (a CPU generator; seed per task and per run);
     `other` is the other task's message, used only (and required) by `cross_task`.

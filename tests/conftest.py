@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny end-to-end world (data, tokenizer, models, messages, conversations).
+"""Shared fixtures only (plain helpers live in tests/helpers.py): a tiny end-to-end world (data, tokenizer, models, messages, conversations).
 
 Built once per session through the real CLI commands, in-process (click's CliRunner).
 """
@@ -7,29 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from interlat.cli import main
+from tests.helpers import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def tiny_lm(arch: str = "qwen2", *, vocab_size: int, pad_token_id: int = 0, eos_token_id: int = 1,
-            seed: int = 0, max_positions: int = 256):
-    """A 2-layer, 32-wide random-init transformers model (fp32), the tests' smallest real LM."""
-    from interlat.model.build import build_model
-
-    return build_model(arch, vocab_size=vocab_size, pad_token_id=pad_token_id, eos_token_id=eos_token_id,
-                       hidden_size=32, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=64,
-                       max_positions=max_positions, seed=seed)
-
-
-def run_cli(*args: str, expect: int = 0):
-    """Invoke `interlat ARGS` in-process; assert the exit code; return the result."""
-    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=expect != 0)
-    assert result.exit_code == expect, (result.output, result.exception)
-    return result
 
 
 @pytest.fixture(scope="session")

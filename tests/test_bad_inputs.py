@@ -2,7 +2,7 @@
 
 Every case runs the real `interlat` command on a broken copy of the tiny world's files.
 (Config-schema violations are in tests/test_config.py; shard-reader internals in
-tests/test_shards.py; ALFWorld game folders in tests/data/test_alfworld.py.)
+tests/shards/test_shards.py; ALFWorld game folders in tests/data/alfworld/test_alfworld.py.)
 """
 
 import json
@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from interlat import shards
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 
 def assert_clean_error(result, *needles: str) -> None:

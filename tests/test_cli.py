@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from interlat.cli import main
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 COMMANDS = ["data", "tokenizer", "models", "collect", "convert", "train", "evaluate", "tables", "bench"]
 

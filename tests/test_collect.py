@@ -1,4 +1,4 @@
-"""`interlat collect` end to end (METHOD.md section 1): resume after SIGKILL, two ranks, failure.
+"""`interlat collect` end to end (docs/method.md section 1): resume after SIGKILL, two ranks, failure.
 
 Each test runs the real command in a subprocess on a tiny random-init sender saved under
 tmp_path. Every run uses `--threads 1` (torchrun also gives each rank one thread), so the
@@ -19,10 +19,10 @@ import torch
 from interlat import shards
 from interlat.atomic import write_jsonl
 from interlat.collect import FAIL_RANK_ENV, make_batches
-from interlat.data import math_generated
-from interlat.prompts import PLANNER_INSTRUCTION
-from interlat.tokenizer import build_tokenizer
-from tests.conftest import tiny_lm
+from interlat.data.math import generated as math_generated
+from interlat.text.prompts import PLANNER_INSTRUCTION
+from interlat.text.tokenizer import build_tokenizer
+from tests.helpers import tiny_lm
 
 BIN = Path(sys.executable).parent
 BATCH = 2

@@ -7,8 +7,8 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from interlat.train import TrainConfig
-from tests.conftest import REPO
+from interlat.train.trainer import TrainConfig
+from tests.helpers import REPO
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
 CONFIGS = sorted((REPO / "config").glob("*.yaml")) + sorted((REPO / "config/paper").glob("*.yaml"))

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 import interlat
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 pytestmark = pytest.mark.slow
 

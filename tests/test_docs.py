@@ -3,7 +3,7 @@
 import ast
 import re
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def functions_in(path):

@@ -1,4 +1,4 @@
-"""interlat.grading: last-\\boxed{} extraction and symbolic MATH grading (METHOD.md section 5)."""
+"""interlat.grading: last-\\boxed{} extraction and symbolic MATH grading (docs/method.md section 5)."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -1,4 +1,4 @@
-"""interlat.losses against slow float64 per-sample references (METHOD.md sections 3-4)."""
+"""interlat.losses against slow float64 per-sample references (docs/method.md sections 3-4)."""
 
 import math
 

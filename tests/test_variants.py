@@ -1,4 +1,4 @@
-"""interlat.variants: the message variants of METHOD.md section 5 (and the section 4 baselines)."""
+"""interlat.variants: the message variants of docs/method.md section 5 (and the section 4 baselines)."""
 
 import math
 

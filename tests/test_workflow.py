@@ -4,10 +4,6 @@ One module-scoped run; the tests then check the outputs, the table's shape, a no
 incremental reruns (`snakemake -n` job lists) and the HTML report.
 """
 
-import os
-import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +11,7 @@ import polars as pl
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers import REPO, copy_repo, finished_workflow, planned_jobs, smk
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 BIN = Path(sys.executable).parent
@@ -23,55 +19,6 @@ VARIANTS = yaml.safe_load((REPO / "config/test.yaml").read_text())["evaluate"]["
 #: Table 3's evaluations beyond VARIANTS (students of compress.k_list and the untrained baselines)
 _COMPRESS = yaml.safe_load((REPO / "config/test.yaml").read_text())["compress"]
 COMPRESS_VARIANTS = [v for v in [f"compressed_{k}" for k in _COMPRESS["k_list"]] + _COMPRESS["baselines"] if v not in VARIANTS]
-
-
-def copy_repo(dest: Path) -> Path:
-    """The tracked and untracked-but-not-ignored files of the repository, copied to `dest`."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
-    for f in files:
-        if (REPO / f).is_file():
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / f, dest / f)
-    return dest
-
-
-def smk(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    cmd = [str(BIN / "snakemake"), "--cores", "2", "--configfile", "config/test.yaml", *args]
-    out = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
-    if check and out.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
-    return out
-
-
-def planned_jobs(out: subprocess.CompletedProcess) -> dict[str, int]:
-    """The 'Job stats' table of a dry run as {rule: count}."""
-    text = out.stdout + out.stderr
-    if "Nothing to be done" in text:
-        return {}
-    block = text.split("Job stats:")[1]
-    jobs = {}
-    for line in block.splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        if m.group(1) != "total":
-            jobs[m.group(1)] = int(m.group(2))
-    return jobs
-
-
-def finished_workflow(tmp_path_factory) -> Path:
-    """One real run per test session, shared by the modules that check it (e.g. test_compress)."""
-    work = tmp_path_factory.getbasetemp() / "workflow"
-    if not (work / ".finished").exists():
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
-        copy_repo(work)
-        smk(work)
-        (work / ".finished").touch()
-    return work
 
 
 @pytest.fixture(scope="module")

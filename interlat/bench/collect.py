@@ -1,11 +1,11 @@
-"""P2 benchmark: generating plans while capturing the sender's states (METHOD.md sections 1, 6).
+"""P2 benchmark: generating plans while capturing the sender's states (docs/method.md sections 1, 6).
 
 The same left-padded random prompts, the same seeded random-init Qwen2 sender and the same
 number of new tokens per prompt (end-of-sequence is ignored, so every method does the same
 work) are run three ways:
 
-(a) interlat: `interlat.decode.decode(..., keep_states=True)`, batched; only the last
-    layer's post-norm state of each step is kept (METHOD.md section 1);
+(a) interlat: `interlat.model.decode.decode(..., keep_states=True)`, batched; only the last
+    layer's post-norm state of each step is kept (docs/method.md section 1);
 (b) the reference's way: `model.generate(output_hidden_states=True,
     return_dict_in_generate=True)` one prompt at a time, every layer's states returned, and
     the last layer's picked out afterwards;
@@ -32,8 +32,8 @@ import torch
 import transformers
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from interlat.bench.table import cpu_name
-from interlat.decode import Sampling, decode
+from interlat.model.decode import Sampling, decode
+from interlat.runtime import cpu_name
 
 #: Model shapes: Qwen2.5-0.5B's (config.json of Qwen/Qwen2.5-0.5B) and a tiny one for tests.
 SHAPES = {

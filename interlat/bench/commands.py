@@ -1,6 +1,6 @@
 """`interlat bench`: benchmarks that run interlat and the naive approach side by side.
 
-Each subcommand times interlat's way and the reference's way (METHOD.md section 6) in the
+Each subcommand times interlat's way and the reference's way (docs/method.md section 6) in the
 same process on the same data, prints a table and writes it to `--out`. Other benchmarks
 are added to the `bench` group as further subcommands.
 """
@@ -367,8 +367,8 @@ def latency(
     import torch
 
     from interlat.atomic import atomic_path
-    from interlat.bench import latency as lat
     from interlat.errors import InterlatError
+    from interlat.evaluate import latency as lat
     from interlat.variants import MESSAGE_VARIANT_PATTERNS
 
     names = [v.strip() for v in variants.split(",") if v.strip()]
@@ -382,7 +382,9 @@ def latency(
             raise InterlatError(
                 "--random-shape: not with --sender/--receiver/--student/--conversations/--latents"
             )
-        snd, rec, stu, work, spec = lat.random_setup(
+        from interlat.bench.latency import random_setup
+
+        snd, rec, stu, work, spec = random_setup(
             random_shape, layers, tasks, prompt_tokens, n_tokens, list(ks), seed, device
         )
         setup = (

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from interlat.alfworld_env import run_episodes
-from interlat.decode import Sampling
-from interlat.evaluate_alfworld import game_of, receiver_policy
-from interlat.receiver_data import read_conversations
+from interlat.conversations import read_conversations
+from interlat.evaluate.alfworld import game_of, receiver_policy
+from interlat.evaluate.episodes import run_episodes
+from interlat.model.decode import Sampling
 
 COLUMNS = ["method", "episodes", "steps", "seconds", "episodes/s", "steps/s", "speedup (steps/s)"]
 

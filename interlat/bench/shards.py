@@ -1,9 +1,9 @@
-"""P1 benchmark: reading latent messages into torch tensors (METHOD.md sections 1 and 6).
+"""P1 benchmark: reading latent messages into torch tensors (docs/method.md sections 1 and 6).
 
 The same random messages are written three ways and read back in full:
 
 (a) interlat shards (`interlat.shards.read_messages`), with and without the sha256 check;
-(b) the reference's way (METHOD.md section 6 lists it as a defect): the hidden state as a
+(b) the reference's way (docs/method.md section 6 lists it as a defect): the hidden state as a
     Parquet `list<list<float>>` column, read with `to_pylist()` and `torch.tensor(...)`;
 (c) the physical limit: `np.fromfile` of one raw file holding every message back to back,
     `torch.from_numpy`, and a split into per-message views.
@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from interlat.bench.table import cpu_name
+from interlat.runtime import cpu_name
 from interlat.shards import DTYPES, Message, part_name, read_messages, write_manifest, write_part
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,6 @@
-"""Benchmark result tables: rows of one dict per method, as CSV or Markdown, written atomically;
-and the CPU's name for their captions."""
+"""Benchmark result tables: rows of one dict per method, as CSV or Markdown, written atomically."""
 
 import csv
-import platform
 
 from interlat.atomic import atomic_path
 
@@ -26,13 +24,3 @@ def write_table(path, rows: list[dict], columns: list[str], caption: str) -> Non
                 writer.writerows(rows)
         else:
             tmp.write_text(to_markdown(rows, columns, caption))
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one), for captions."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-    except OSError:
-        names = []
-    return names[0] if names else platform.processor() or "cpu"

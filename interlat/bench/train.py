@@ -1,4 +1,4 @@
-"""P3: the receiver's training step, batched vs per-sample loops vs plain CE (METHOD.md section 3).
+"""P3: the receiver's training step, batched vs per-sample loops vs plain CE (docs/method.md section 3).
 
 Three ways to take one optimizer step on the same random-init receiver and the same batch:
 
@@ -18,14 +18,14 @@ import time
 
 import torch
 
-from interlat.batching import pad_right
-from interlat.chat import IGNORE
 from interlat.model.adapter import LatentAdapter
 from interlat.model.build import build_model
+from interlat.model.insertion import pad_messages
 from interlat.model.receiver import Receiver
-from interlat.objective import ReceiverObjective
-from interlat.prompts import BOP, EOP, MARKER
-from interlat.receiver_data import pad_messages
+from interlat.text.batching import pad_right
+from interlat.text.chat import IGNORE
+from interlat.text.prompts import BOP, EOP, MARKER
+from interlat.train.objective import ReceiverObjective
 
 SHAPES = {
     "default": dict(hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=256, vocab=128),

@@ -1,8 +1,8 @@
-"""Compression: a student that emits K latent vectors in place of the sender's plan (METHOD.md 4).
+"""Compression: a student that emits K latent vectors in place of the sender's plan (docs/method.md section 4).
 
 Modules: `student` (the `Student` module and its K latent steps), `kv` (the step cache that
 keeps working under gradient checkpointing), `data` (student prompts, batches, eval split),
-`loss` (teacher paths A/D/B and the objective), `trainer` (training with early stopping and
+`objective` (teacher paths A/D/B and the objective), `trainer` (training with early stopping and
 resumable state), `checkpoint` (`save_student` / `load_student`).
 
 Example::

@@ -4,7 +4,7 @@ Layout of the folder (loadable by one call, `load_student(path)`):
 
 - `config.json`, `model.safetensors` (or a sharded index), `generation_config.json`: the
   student LM (`save_pretrained`, safetensors);
-- tokenizer files: the teacher's tokenizer, which the student shares (METHOD.md section 4);
+- tokenizer files: the teacher's tokenizer, which the student shares (docs/method.md section 4);
 - `student.safetensors`: `h2e.*`, `lat_bos` and, across hidden sizes, `proj.*`;
 - `student.json`: K, the sizes, the prefix text and the training settings.
 """
@@ -18,8 +18,8 @@ from transformers import AutoModelForCausalLM
 
 from interlat.compress.student import Student
 from interlat.errors import InterlatError
-from interlat.prompts import STUDENT_PREFIX
-from interlat.tokenizer import load_tokenizer
+from interlat.text.prompts import STUDENT_PREFIX
+from interlat.text.tokenizer import load_tokenizer
 
 CONFIG_NAME = "student.json"
 WEIGHTS_NAME = "student.safetensors"

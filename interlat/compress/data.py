@@ -1,8 +1,8 @@
-"""The student's inputs and the compression batches (METHOD.md section 4).
+"""The student's inputs and the compression batches (docs/method.md section 4).
 
 The student reads `STUDENT_PREFIX` followed by the teacher's prompt up to (not including) the
 marker, as token ids of the shared tokenizer. Training samples are the receiver's samples
-(`interlat.receiver_data.build_samples`, mode "interlat": the conversation and the dataset's
+(`interlat.train.samples.build_samples`, mode "interlat": the conversation and the dataset's
 message, capped at the teacher's `prepended_length`, never at K), split into a training and
 an evaluation part by a seeded shuffle of the task ids.
 """
@@ -12,11 +12,11 @@ import random
 
 import torch
 
-from interlat.chat import render_ids
 from interlat.collect import left_padded_prompts
 from interlat.errors import InterlatError
-from interlat.prompts import MARKER, STUDENT_PREFIX, receiver_first_turn
-from interlat.receiver_data import Sample, collate
+from interlat.text.chat import render_ids
+from interlat.text.prompts import MARKER, STUDENT_PREFIX, receiver_first_turn
+from interlat.train.samples import Sample, collate
 
 
 def prefix_ids(tokenizer) -> list[int]:
@@ -68,7 +68,7 @@ def split(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sampl
 
 
 def make_batch(samples: list[Sample], tokenizer, vocab_size: int, device) -> dict:
-    """The teacher batch (`receiver_data.collate`) plus the student's left-padded prompts."""
+    """The teacher batch (`interlat.train.samples.collate`) plus the student's left-padded prompts."""
     batch = collate(samples, tokenizer.pad_token_id)
     prompts = [student_prompt(tokenizer, s.ids, vocab_size, f"task {s.task_id}") for s in samples]
     batch["student_ids"], batch["student_mask"] = student_inputs(tokenizer, prompts, "cpu")

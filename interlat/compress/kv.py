@@ -1,6 +1,6 @@
 """A KV cache for the student's latent steps that stays correct under gradient checkpointing.
 
-METHOD.md section 4 (and section 6: "gradient checkpointing silently dropping the KV cache of
+docs/method.md section 4 (and section 6: "gradient checkpointing silently dropping the KV cache of
 latent steps"). Hugging Face layers drop the cache when gradient checkpointing is on in
 training mode, because `DynamicCache.update` appends in place and the backward pass replays
 each layer, which would append a second time. Here every forward step gets its own

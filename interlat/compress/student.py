@@ -1,4 +1,4 @@
-"""The compression student: a causal LM that emits K latent vectors instead of a plan (METHOD.md 4).
+"""The compression student: a causal LM that emits K latent vectors instead of a plan (docs/method.md section 4).
 
 The student reads `STUDENT_PREFIX` + the teacher's prompt up to the marker (left-padded
 batch), then takes K autoregressive latent steps: the input embedding of step 1 is the

@@ -1,4 +1,4 @@
-"""Student training: setup / train / save_checkpoint / cleanup (METHOD.md section 4).
+"""Student training: setup / train / save_checkpoint / cleanup (docs/method.md section 4).
 
 One process. AdamW on the student (LM + bridge + lat_bos [+ projection]) with linear warm-up
 and linear decay; the teacher stays frozen in eval mode (`CompressionLoss`). A held-out part
@@ -24,7 +24,7 @@ import torch
 from interlat.atomic import atomic_dir
 from interlat.compress.checkpoint import save_student
 from interlat.compress.data import make_batch
-from interlat.compress.loss import CompressionLoss
+from interlat.compress.objective import CompressionLoss
 from interlat.errors import InterlatError
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class CompressConfig:
 
 
 class CompressTrainer:
-    """setup / train / save_checkpoint / cleanup, as `interlat.train.Trainer`."""
+    """setup / train / save_checkpoint / cleanup, as `interlat.train.trainer.Trainer`."""
 
     def __init__(self, cfg: CompressConfig, student, teacher, tokenizer, train_samples, eval_samples, work_dir):
         if not train_samples:
@@ -227,7 +227,7 @@ class CompressTrainer:
 
 def check_shared_tokenizer(student_dir: Path, tokenizer) -> None:
     """The student's own tokenizer (if its folder has one) must agree with the teacher's on every id."""
-    from interlat.tokenizer import load_tokenizer
+    from interlat.text.tokenizer import load_tokenizer
 
     if not (Path(student_dir) / "tokenizer_config.json").is_file():
         return
@@ -248,7 +248,8 @@ def run_compression(cfg: CompressConfig, *, teacher_dir, student_dir, conversati
     from interlat import load_receiver, shards
     from interlat.compress.data import split
     from interlat.compress.student import Student
-    from interlat.receiver_data import build_samples, read_conversations
+    from interlat.conversations import read_conversations
+    from interlat.train.samples import build_samples
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     teacher, tok = load_receiver(teacher_dir, device=device)

@@ -1,4 +1,4 @@
-"""The trainable adapter that maps a sender's latent message into the receiver (METHOD.md section 3).
+"""The trainable adapter that maps a sender's latent message into the receiver (docs/method.md section 3).
 
 Input H [B, L, d_s] (the sender's last-layer states), output [B, L, d] in the receiver's
 embedding space:

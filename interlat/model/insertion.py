@@ -1,4 +1,4 @@
-"""Splicing a message into the receiver's input embeddings at the marker (METHOD.md section 3).
+"""Splicing a message into the receiver's input embeddings at the marker (docs/method.md section 3).
 
 At the marker position p the embedding sequence becomes
 ``E[:p] + [e(<bop>), Z, e(<eop>)] + E[p:]`` with the marker itself removed, attention mask 1
@@ -113,3 +113,13 @@ def aligned_positions(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor,
     target[rows, rank[rows, cols]] = labels[rows, cols + 1]
     mask = torch.arange(T, device=labels.device)[None, :] < count[:, None]
     return pos, target, mask
+
+
+def pad_messages(Hs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack ragged [N_b, d] messages into [B, max N, d] (fp32) with their lengths."""
+    lens = torch.tensor([h.shape[0] for h in Hs])
+    width = max(int(lens.max().item()), 1)
+    out = torch.zeros(len(Hs), width, Hs[0].shape[1])
+    for i, h in enumerate(Hs):
+        out[i, : h.shape[0]] = h.float()
+    return out, lens

@@ -1,4 +1,4 @@
-"""The receiver: a causal LM plus the latent adapter, with message insertion (METHOD.md section 3).
+"""The receiver: a causal LM plus the latent adapter, with message insertion (docs/method.md section 3).
 
 `Receiver.forward_message` embeds a batch of prompts, adapts (or embeds) the message and
 splices it at the marker; every path of training and evaluation goes through it. A
@@ -17,8 +17,8 @@ from transformers import AutoModelForCausalLM
 from interlat.errors import InterlatError
 from interlat.model.adapter import LatentAdapter
 from interlat.model.insertion import insert_message
-from interlat.prompts import BOP, EOP, MARKER, SPECIAL_TOKENS
-from interlat.tokenizer import load_tokenizer
+from interlat.text.prompts import BOP, EOP, MARKER, SPECIAL_TOKENS
+from interlat.text.tokenizer import load_tokenizer
 
 CONFIG_NAME = "interlat.json"
 ADAPTER_NAME = "adapter.safetensors"

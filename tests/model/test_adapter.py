@@ -1,4 +1,4 @@
-"""The adapter of METHOD.md section 3: initialisation, clamp, projection, padding."""
+"""The adapter of docs/method.md section 3: initialisation, clamp, projection, padding."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Batched insertion at the marker against a per-sample reference (METHOD.md section 3)."""
+"""Batched insertion at the marker against a per-sample reference (docs/method.md section 3)."""
 
 import torch
 

@@ -1,4 +1,4 @@
-"""Special tokens, checkpoint round trip and load_receiver (METHOD.md section 3)."""
+"""Special tokens, checkpoint round trip and load_receiver (docs/method.md section 3)."""
 
 import pytest
 import torch
@@ -8,7 +8,7 @@ import interlat
 from interlat.errors import InterlatError
 from interlat.model.adapter import LatentAdapter
 from interlat.model.receiver import ADAPTER_NAME, Receiver, add_special_tokens
-from interlat.prompts import SPECIAL_TOKENS
+from interlat.text.prompts import SPECIAL_TOKENS
 
 
 def test_missing_special_tokens_get_fresh_rows_not_padding_rows(tiny):

@@ -256,7 +256,7 @@ def get_final_outputs():
     return [f"results/{RUN}/tables"]
 
 
-# Compression (METHOD.md section 4): students, Table 3's evaluations and latencies.
+# Compression (docs/method.md section 4): students, Table 3's evaluations and latencies.
 #: benchmarks whose evaluation takes a student's latents (the ALFWorld episode runner does not yet)
 COMPRESS_BENCHMARKS = ("math",)
 

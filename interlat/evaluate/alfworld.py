@@ -1,0 +1,183 @@
+"""ALFWorld evaluation: a receiver plays text-environment episodes under one message variant.
+
+docs/method.md section 5. Every test game (valid_seen and valid_unseen) is played once per seed.
+The environments of a chunk step together (`interlat.evaluate.episodes.run_episodes`), and at each
+step the receiver generates ONCE, batched, for all unfinished episodes. An episode's prompt
+is the episode so far under the receiver's chat template: the first human turn (room, task,
+plan sentence) with the variant's message spliced at the marker, then the receiver's earlier
+outputs and the "Observation: ..." turns. Insertion, adapter and decoding are those of the
+MATH evaluation (`interlat.evaluate.math.generate_with_message`), so every variant works here too
+(interlat, text, no_comm, cot_full, no_cot, cross_task, the noise variants, ...); a latent
+variant's message is drawn once per episode, seeded per (seed, task).
+
+The action is the first "Action: ..." line of the output (an unparsable output still costs
+a step); an episode ends at the engine's `won` flag (success) or after `max_steps` steps.
+Reference decoding is sampling at T=0.7 with 100 new tokens (config values).
+
+Finished (seed, chunk) record sets are kept in a work folder outside Snakemake's outputs so a
+killed evaluation resumes; the folder records the settings its chunks were played with
+(`settings.json`), and chunks of other settings (another receiver, test set, decoding or step
+cap) are deleted, never reused. All records are written as one Parquet file at the end.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import polars as pl
+import torch
+from tqdm import tqdm
+
+from interlat.atomic import atomic_path, write_json
+from interlat.conversations import ROLES, chat_messages
+from interlat.data.alfworld.games import Game
+from interlat.errors import InterlatError
+from interlat.evaluate.episodes import Episode, Policy, run_episodes
+from interlat.evaluate.messages import (
+    PLAIN_VARIANTS,
+    generate_with_message,
+    raw_messages,
+    task_seed,
+)
+from interlat.model.decode import Sampling
+from interlat.text.chat import render_ids
+from interlat.workdir import merge_chunks
+
+log = logging.getLogger(__name__)
+
+RECORD_SCHEMA = {
+    "task_id": pl.String,
+    "game": pl.String,
+    "task_type": pl.String,
+    "split": pl.String,
+    "variant": pl.String,
+    "seed": pl.Int64,
+    "steps": pl.Int64,
+    "won": pl.Boolean,
+    "actions": pl.List(pl.String),
+    "message_rows": pl.Int64,
+    "seconds": pl.Float64,
+}
+
+
+def game_of(row: dict, games_dir: Path, where: str) -> Game:
+    """The playable game of a converted test row (`game`: its folder under `games_dir`)."""
+    path = Path(games_dir) / row.get("game", "") / "game.tw-pddl"
+    if "game" not in row or not path.is_file():
+        raise InterlatError(f"{where}: task_id {row['id']}: field \"game\": {path}: no such game file")
+    return Game(path=str(path), task_type=row["subject"], task=row["task"], split=row["split"], task_id=row["id"])
+
+
+def episode_prompt(tokenizer, row: dict, turns: list[dict], plain: bool) -> list[int]:
+    """Token ids of the episode so far: the first human turn, then the turns played."""
+    first = chat_messages(row, "none" if plain else "interlat")[:1]
+    rest = [{"role": ROLES[t["from"]], "content": t["value"]} for t in turns]
+    return render_ids(tokenizer, first + rest, generation=True)
+
+
+def receiver_policy(receiver, tokenizer, rows: dict, raw: dict | None, variant: str, cfg: Sampling, generator) -> Policy:
+    """One batched generation per call for all unfinished episodes (rows and raw messages by task id)."""
+    plain = variant in PLAIN_VARIANTS
+
+    def policy(episodes: list[Episode]) -> list[str]:
+        mine = [rows[ep.game.task_id] for ep in episodes]
+        prompts = [episode_prompt(tokenizer, r, ep.turns, plain) for r, ep in zip(mine, episodes, strict=True)]
+        msgs = None if raw is None else [raw[ep.game.task_id] for ep in episodes]
+        plans = [r["plan"] for r in mine]
+        return [text for text, _ in generate_with_message(receiver, tokenizer, prompts, plans, msgs, variant, cfg, generator)]
+
+    return policy
+
+
+def run_settings(receiver_dir, rows: list[dict], *, variant: str, cfg: Sampling, max_steps: int, batch_size: int) -> dict:
+    """Everything that decides a chunk's records (the receiver's files by size and mtime)."""
+    files = sorted(f for f in Path(receiver_dir).iterdir() if f.is_file()) if receiver_dir else []
+    return {
+        "receiver": {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in files},
+        "rows": hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest(),
+        "variant": variant,
+        "sampling": asdict(cfg),
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+    }
+
+
+def prepare_work_dir(work_dir: Path, settings: dict) -> None:
+    """Delete chunks played with other settings; record these."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    path = work_dir / "settings.json"
+    if path.is_file() and json.loads(path.read_text()) == settings:
+        return
+    stale = sorted(work_dir.glob("seed*.parquet"))
+    if stale:
+        log.warning("%s: %d chunks from other settings: deleted", work_dir, len(stale))
+    for part in stale:
+        part.unlink()
+    write_json(path, settings)
+
+
+def evaluate_alfworld(
+    receiver,
+    tokenizer,
+    rows: list[dict],
+    messages: dict,
+    *,
+    games_dir: Path,
+    variant: str,
+    seeds: list[int],
+    cfg: Sampling,
+    max_steps: int,
+    batch_size: int,
+    work_dir: Path,
+    out_path: Path,
+    where: str = "conversations",
+    receiver_dir: Path | None = None,
+) -> pl.DataFrame:
+    """Play every row's game under `variant` for every seed; see the module docstring.
+
+    `receiver_dir` (the checkpoint folder) keys the resumable chunks to the receiver.
+    """
+    rows = sorted(rows, key=lambda r: r["id"])
+    if not rows:
+        raise InterlatError(f"{where}: no test episodes")
+    ids = [r["id"] for r in rows]
+    by_id = {r["id"]: r for r in rows}
+    games = [game_of(r, games_dir, where) for r in rows]
+    prepare_work_dir(work_dir, run_settings(receiver_dir, rows, variant=variant, cfg=cfg, max_steps=max_steps,
+                                            batch_size=batch_size))
+    chunks = [(s, i) for s in seeds for i in range(0, len(games), batch_size)]
+    for seed, start in tqdm(chunks, desc=f"alfworld {variant}", mininterval=2.0):
+        part = work_dir / f"seed{seed}-{start:06d}.parquet"
+        if part.exists():
+            continue
+        chunk = games[start : start + batch_size]
+        raw = raw_messages(variant, [g.task_id for g in chunk], ids, messages, seed)
+        raw_by_id = None if raw is None else {g.task_id: h for g, h in zip(chunk, raw, strict=True)}
+        gen = torch.Generator().manual_seed(task_seed(seed, chunk[0].task_id))
+        policy = receiver_policy(receiver, tokenizer, by_id, raw_by_id, variant, cfg, gen)
+        t0 = time.perf_counter()
+        done = run_episodes(chunk, policy, max_steps=max_steps, seed=seed)
+        dt = (time.perf_counter() - t0) / len(chunk)
+        recs = [
+            {
+                "task_id": rec.task_id,
+                "game": by_id[rec.task_id]["game"],
+                "task_type": rec.task_type,
+                "split": rec.split,
+                "variant": variant,
+                "seed": seed,
+                "steps": rec.steps,
+                "won": rec.won,
+                "actions": list(rec.actions),
+                "message_rows": int(raw_by_id[rec.task_id].shape[0]) if raw_by_id else -1,
+                "seconds": dt,
+            }
+            for rec in done
+        ]
+        log.info("seed %d, games %d-%d: %d/%d won", seed, start, start + len(chunk) - 1, sum(r["won"] for r in recs), len(recs))
+        with atomic_path(part) as tmp:
+            pl.DataFrame(recs, schema=RECORD_SCHEMA).write_parquet(tmp)
+    return merge_chunks(work_dir, chunks, out_path)

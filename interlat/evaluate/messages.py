@@ -1,0 +1,104 @@
+"""A message variant reaching the receiver: raw message per task, spliced at the marker, generated from.
+
+Shared by MATH answers, ALFWorld steps and the latency stage. The variant's kind (latent,
+text, empty, plain) comes from `interlat.variants`; perturbations from `variants.perturb`.
+"""
+
+import hashlib
+
+import torch
+
+from interlat import variants
+from interlat.conversations import chat_messages
+from interlat.errors import InterlatError
+from interlat.model.decode import Sampling, decode
+from interlat.model.insertion import insert_message, left_pad, pad_messages
+from interlat.model.receiver import marker_positions
+from interlat.text.batching import pad_right
+from interlat.text.chat import render_ids
+from interlat.text.prompts import MARKER
+
+#: how a variant's message reaches the receiver: adapted latents, plan text, or nothing
+TEXT_VARIANTS = {"text", "cot_full"}
+EMPTY_VARIANTS = {"no_comm"}
+PLAIN_VARIANTS = {"no_cot"}
+
+def task_seed(seed: int, task_id: str) -> int:
+    return int(hashlib.sha256(f"{seed}:{task_id}".encode()).hexdigest()[:8], 16)
+
+
+def variant_message(variant: str, H: torch.Tensor, other: torch.Tensor, seed: int, task_id: str) -> torch.Tensor:
+    """The raw message for a latent variant (before the adapter)."""
+    base = "interlat" if variant == "cross_family" else variant
+    return variants.perturb(base, H, seed=task_seed(seed, task_id), other=other if base == "cross_task" else None)
+
+
+def is_latent(variant: str) -> bool:
+    """Whether the variant's message is a (perturbed) latent message, not text or nothing."""
+    return variant not in TEXT_VARIANTS | EMPTY_VARIANTS | PLAIN_VARIANTS
+
+
+def raw_messages(variant: str, task_ids: list[str], all_ids: list[str], messages: dict, seed: int):
+    """Each task's raw message under a latent variant (None for the others).
+
+    `cross_task` takes the message of another task of `all_ids` (sorted), drawn per (seed, task).
+    """
+    if not is_latent(variant):
+        return None
+    if variant == "cross_task" and len(all_ids) < 2:
+        raise InterlatError(f"variant cross_task: {len(all_ids)} task, needs at least 2")
+    raw = []
+    for tid in task_ids:
+        i = all_ids.index(tid)
+        other_id = all_ids[(i + 1 + task_seed(seed, tid) % (len(all_ids) - 1)) % len(all_ids)]
+        raw.append(variant_message(variant, messages[tid].H.float(), messages[other_id].H.float(), seed, tid))
+    return raw
+
+
+def prompt_ids(tokenizer, row: dict, plain: bool) -> list[int]:
+    msgs = chat_messages(row, "none" if plain else "interlat")
+    return render_ids(tokenizer, msgs[:1], generation=True)
+
+
+@torch.no_grad()
+def generate_with_message(receiver, tokenizer, prompts: list[list[int]], plans: list[str], raw, variant: str,
+                          cfg: Sampling, generator) -> list[tuple[str, int]]:
+    """Generate from rendered chat prompts, each with the variant's message spliced at its marker.
+
+    `prompts` are token ids (one marker each, none for the `no_cot` variant); `plans` the
+    plan texts (text variants); `raw` the raw latent messages (latent variants), adapted
+    and capped at the receiver's `prepended_length`. Returns (text, generated tokens) per row.
+    Shared by MATH answers and ALFWorld steps (any number of turns after the first).
+    """
+    device = receiver.device
+    plain = variant in PLAIN_VARIANTS
+    lengths = torch.tensor([len(i) for i in prompts], device=device)
+    input_ids, _ = pad_right(prompts, tokenizer.pad_token_id)
+    input_ids = input_ids.to(device)
+    embeds = receiver.embed(input_ids)
+    if not plain:
+        marker_pos = marker_positions(input_ids, tokenizer.convert_tokens_to_ids(MARKER), f"variant {variant}: prompt")
+        if variant in TEXT_VARIANTS:
+            plan, plan_len = pad_right([tokenizer(p, add_special_tokens=False)["input_ids"] for p in plans], tokenizer.pad_token_id)
+            msg, msg_len = receiver.embed(plan.to(device)), plan_len.to(device)
+        elif variant in EMPTY_VARIANTS:
+            msg = embeds.new_zeros(len(prompts), 1, embeds.shape[-1])
+            msg_len = torch.zeros(len(prompts), dtype=torch.long, device=device)
+        else:
+            H, H_len = pad_messages(raw)
+            H_len = H_len.clamp(max=receiver.prepended_length).to(device)
+            msg = receiver.adapt(H.to(device), H_len)
+            msg_len = H_len
+        bop, eop = receiver.delimiters()
+        labels = torch.zeros_like(input_ids)
+        embeds, _, _, lengths = insert_message(embeds, labels, lengths, marker_pos, msg, msg_len, bop, eop)
+    embeds, mask = left_pad(embeds, lengths)
+    out = decode(receiver.lm, embeds, mask, eos_ids={tokenizer.eos_token_id}, cfg=cfg, generator=generator)
+    return [(tokenizer.decode(t, skip_special_tokens=True), len(t)) for t in out.tokens]
+
+
+def answer_batch(receiver, tokenizer, rows, messages, variant: str, cfg: Sampling, generator) -> list[tuple[str, int]]:
+    """Generate answers for a batch; `messages` are raw latent messages (latent variants)."""
+    plain = variant in PLAIN_VARIANTS
+    prompts = [prompt_ids(tokenizer, r, plain) for r in rows]
+    return generate_with_message(receiver, tokenizer, prompts, [r["plan"] for r in rows], messages, variant, cfg, generator)

@@ -1,0 +1,36 @@
+"""Dynamic padding: lists of token ids to right-padded tensors with masks from lengths.
+
+Batches are padded to their own longest row (never to `model_max_length`), and attention
+masks come from the lengths, never from `ids != pad` (docs/method.md section 2).
+"""
+
+import torch
+
+from interlat.text.chat import IGNORE
+
+
+def pad_right(rows: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(padded [B, S] long, lengths [B]) for ragged integer rows."""
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    width = max(int(lengths.max().item()) if rows else 0, 1)
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+    return out, lengths
+
+
+def mask_from_lengths(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """[B, width] long mask, 1 for the first lengths[b] positions of each row."""
+    return (torch.arange(width)[None, :] < lengths[:, None]).long()
+
+
+def collate_lm(ids: list[list[int]], labels: list[list[int]], pad_id: int) -> dict:
+    """A causal-LM batch: input_ids, labels (-100 on padding), attention_mask, lengths."""
+    input_ids, lengths = pad_right(ids, pad_id)
+    label_t, _ = pad_right(labels, IGNORE)
+    return {
+        "input_ids": input_ids,
+        "labels": label_t,
+        "attention_mask": mask_from_lengths(lengths, input_ids.shape[1]),
+        "lengths": lengths,
+    }
