@@ -9,9 +9,9 @@ batches; at the end rank 0 hard-links (or copies) the parts into the output fold
 manifest, which appears whole or not at all. `INTERLAT_FAIL_RANK` is a fault-injection hook
 for tests (see `FAIL_RANK_ENV`).
 
-The work folder records the settings its parts were made with (`settings.json`); parts made
-with other settings (a changed seed, batch size, sampling, sender or task list) are deleted
-before collecting, never reused. A task whose plan is empty (the sender stopped at once) has
+The work folder is stamped with the settings and the sender's file contents
+(`interlat.workdir.open_state`); parts made with other settings (a changed seed, batch size,
+sampling, sender or task list) are deleted before collecting, never reused. A task whose plan is empty (the sender stopped at once) has
 no message, since a message needs N >= 1 rows; it is listed in an `empty-*.json` record next
 to its batch's part, and a batch with no message at all is finished by that record alone.
 """
@@ -34,13 +34,13 @@ from interlat.errors import InterlatError
 from interlat.model.decode import Sampling, decode
 from interlat.text.chat import render_ids
 from interlat.text.prompts import planner_messages
+from interlat.workdir import open_state
 
 log = logging.getLogger(__name__)
 
 #: Fault-injection hook for tests: the rank named here raises right after writing its first
 #: part, as a crashed rank would (a distributed run must then fail and publish nothing).
 FAIL_RANK_ENV = "INTERLAT_FAIL_RANK"
-SETTINGS = "settings.json"
 
 
 def batch_seed(seed: int, batch_key: str) -> int:
@@ -148,44 +148,18 @@ def finished_batches(work_dir: Path) -> dict[int, list[Path]]:
     return found
 
 
-def run_settings(tasks, *, benchmark, sender_path, sender_id, cfg, batch_size, seed, dtype) -> dict:
-    """Everything that decides the content of the parts (the sender's files by size and mtime)."""
-    sender = Path(sender_path)
-    files = sorted(f for f in sender.iterdir() if f.is_file()) if sender.is_dir() else []
+def run_settings(tasks, *, benchmark, sender_id, cfg, batch_size, seed, dtype) -> dict:
+    """The settings that decide the content of the parts (the sender's files are an input)."""
     ids = "\n".join(sorted(t["task_id"] for t in tasks))
     return {
         "benchmark": benchmark,
-        "sender_path": str(sender_path),
         "sender_id": sender_id,
-        "sender_files": {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in files},
         "sampling": asdict(cfg),
         "batch_size": batch_size,
         "seed": seed,
         "dtype": dtype,
         "tasks": hashlib.sha256(ids.encode()).hexdigest(),
     }
-
-
-def prepare_work_dir(work_dir: Path, settings: dict, rank: int) -> None:
-    """Rank 0 deletes parts made with other settings and records these; all ranks then check.
-
-    Under a process group the other ranks wait for rank 0 at a barrier.
-    """
-    path = work_dir / SETTINGS
-    if rank == 0:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        old = json.loads(path.read_text()) if path.is_file() else None
-        if old != settings:
-            stale = [*work_dir.glob("part-*.parquet"), *work_dir.glob("empty-*.json")]
-            if stale:
-                log.warning("%s: %d parts from other settings: deleted", work_dir, len(stale))
-            for p in stale:
-                p.unlink()
-            write_json(path, settings)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-    if not path.is_file() or json.loads(path.read_text()) != settings:
-        raise InterlatError(f"{path}: settings differ from this rank's (rank 0 did not prepare it)")
 
 
 def collect(
@@ -206,10 +180,9 @@ def collect(
     """Collect messages for `tasks` (this rank's share), resuming from `work_dir`; see module doc."""
     rank, world = dist_info()
     settings = run_settings(
-        tasks, benchmark=benchmark, sender_path=sender_path, sender_id=sender_id, cfg=cfg,
-        batch_size=batch_size, seed=seed, dtype=dtype,
+        tasks, benchmark=benchmark, sender_id=sender_id, cfg=cfg, batch_size=batch_size, seed=seed, dtype=dtype,
     )  # fmt: skip
-    prepare_work_dir(work_dir, settings, rank)
+    open_state(work_dir, settings, {"sender": sender_path}, rank=rank)
     batches = make_batches(tasks, batch_size)
     mine = [(i, b) for i, b in enumerate(batches) if i % world == rank]
     done = finished_batches(work_dir)
@@ -295,3 +268,36 @@ def publish(
             parts=entries,
             counts={"messages": count, "empty_plans": n_empty},
         )
+
+
+def run_collect(*, sender: Path, sender_id: str | None, data_dir: Path, benchmark: str, subject: str,
+                cfg: Sampling, batch_size: int, seed: int, dtype: str, work_dir: Path, out: Path) -> str:
+    """The collect stage: one subject's tasks, split across torchrun's ranks; rank 0 publishes the shards."""
+    from transformers import AutoModelForCausalLM
+
+    from interlat import runtime
+    from interlat.data import load_tasks
+    from interlat.data.math.records import SUBJECT_CONFIGS
+    from interlat.text.tokenizer import load_tokenizer
+
+    name = SUBJECT_CONFIGS.get(subject, subject)
+    tasks = [t for t in load_tasks(data_dir) if t["subject"] == name]
+    if not tasks:
+        raise InterlatError(f"{data_dir}: field \"subject\": no task of subject {subject!r}")
+    rank, world = dist_info()
+    runtime.init_process_group(world)
+    device = runtime.local_device()
+    tok = load_tokenizer(sender)
+    if not tok.chat_template:
+        raise InterlatError(f"{sender}: field \"chat_template\": the sender's tokenizer has none")
+    model = AutoModelForCausalLM.from_pretrained(sender, dtype=runtime.compute_dtype(device)).to(device).eval()
+    sid = sender_id or sender.name
+    stats = collect(model, tok, tasks, benchmark=benchmark, sender_path=str(sender), sender_id=sid, cfg=cfg,
+                    batch_size=batch_size, seed=seed, dtype=dtype, work_dir=work_dir, out_dir=out)
+    runtime.barrier(world)
+    if rank == 0:
+        n_batches = len(make_batches(tasks, batch_size))
+        publish(work_dir, out, n_batches=n_batches, sender_path=str(sender), sender_id=sid, dtype=dtype)
+    runtime.barrier(world)
+    runtime.destroy_process_group(world)
+    return f"rank {rank}: {stats} -> {out}"

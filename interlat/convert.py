@@ -136,3 +136,21 @@ def convert(index: pl.DataFrame, truth: pl.DataFrame, *, hidden_size: int, stric
     good_index = index.filter(~pl.col("task_id").is_in(bad))
     good_truth = truth.filter(~pl.col("task_id").is_in(bad))
     return conversations(good_index, good_truth, benchmark), rejects
+
+
+def run_convert(*, latents, data_dir, benchmark: str, strict: bool, out) -> str:
+    """The convert stage: shard indexes + both splits' ground truth -> train.jsonl, test.jsonl, rejects.csv."""
+    from interlat import shards
+    from interlat.atomic import atomic_dir, write_jsonl
+    from interlat.jsonl import read_jsonl
+
+    index = pl.concat([shards.read_index(p) for p in latents], how="vertical_relaxed")
+    hidden = int(shards.read_manifest(latents[0])["hidden_size"])
+    truth = pl.concat([truth_frame(read_jsonl(data_dir / name), benchmark, str(data_dir / name))
+                       for name in ("train.jsonl", "test.jsonl")], how="vertical_relaxed")
+    rows, rejects = convert(index, truth, hidden_size=hidden, strict=strict, where=str(latents[0]), benchmark=benchmark)
+    with atomic_dir(out) as tmp:
+        write_jsonl(tmp / "train.jsonl", [r for r in rows if r["split"] == "train"])
+        write_jsonl(tmp / "test.jsonl", [r for r in rows if r["split"] != "train"])
+        rejects.write_csv(tmp / "rejects.csv")
+    return f"{len(rows)} conversations, {rejects.height} rejects -> {out}"

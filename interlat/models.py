@@ -59,3 +59,84 @@ def pretrain(
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
     return losses
+
+
+def record_text(r: dict) -> str:
+    """All text of a benchmark record: task, plan, solution, (ALFWorld) observation and expert turns."""
+    parts = [str(r.get(k, "")) for k in ("problem", "plan", "solution", "observation")]
+    return " ".join(parts + [t["value"] for t in r.get("trajectory", [])])
+
+
+def run_tokenizer(data_dirs, out) -> str:
+    """Train the embedded default's word-level tokenizer on every benchmark folder's text."""
+    from interlat.atomic import atomic_dir
+    from interlat.data import load_tasks
+    from interlat.text.prompts import (
+        ALFWORLD_PHRASES,
+        PLAN_SENTENCE,
+        PLANNER_INSTRUCTION,
+        STUDENT_PREFIX,
+    )
+    from interlat.text.tokenizer import build_tokenizer
+
+    corpus = [record_text(r) for d in data_dirs for r in load_tasks(d)]
+    corpus += [*PLANNER_INSTRUCTION.values(), PLAN_SENTENCE, STUDENT_PREFIX, *ALFWORLD_PHRASES]
+    tok = build_tokenizer(corpus)
+    with atomic_dir(out) as tmp:
+        tok.save_pretrained(tmp)
+    return f"vocabulary {len(tok)} -> {out}"
+
+
+def pretraining_conversations(folders) -> list[list[dict]]:
+    """(planner prompt -> reference plan) conversations of the train split of each benchmark folder."""
+    from pathlib import Path
+
+    from interlat.errors import InterlatError
+    from interlat.jsonl import read_jsonl
+
+    conversations = []
+    for folder in folders:
+        records = [r for r in read_jsonl(Path(folder) / "train.jsonl") if r.get("plan")]
+        if not records:
+            raise InterlatError(f"{folder}/train.jsonl: field \"plan\": no record has a reference plan")
+        for bench in sorted({r.get("benchmark", "math") for r in records}):  # each with its planner prompt
+            conversations += plan_conversations([r for r in records if r.get("benchmark", "math") == bench], bench)
+    return conversations
+
+
+def run_models(*, arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermediate_size, max_positions,
+               pretrain_data, pretrain_steps, batch_size, lr, seed, out) -> str | None:
+    """Build a tiny model (pretrained as the sender when `pretrain_steps`), or download `hf_id`."""
+    import json
+
+    from interlat.atomic import atomic_dir
+    from interlat.errors import InterlatError
+
+    if hf_id:
+        from huggingface_hub import snapshot_download
+
+        with atomic_dir(out) as tmp:
+            snapshot_download(hf_id, local_dir=tmp, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"])
+        return None
+    if tok_dir is None or not (tok_dir / "tokenizer_config.json").is_file():
+        raise InterlatError(f"{tok_dir}: file \"tokenizer_config.json\": missing (--tokenizer)")
+    from interlat.model.build import build_model
+    from interlat.text.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(tok_dir)
+    model = build_model(
+        arch, vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+        hidden_size=hidden_size, num_layers=layers, num_heads=heads, num_kv_heads=kv_heads,
+        intermediate_size=intermediate_size, max_positions=max_positions, seed=seed,
+    )  # fmt: skip
+    losses = []
+    if pretrain_steps:
+        if not pretrain_data:
+            raise InterlatError("--pretrain-data: required with --pretrain-steps > 0")
+        conversations = pretraining_conversations(pretrain_data)
+        losses = pretrain(model, tok, conversations, steps=pretrain_steps, batch_size=batch_size, lr=lr, seed=seed)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        (tmp / "pretrain_loss.json").write_text(json.dumps([round(x, 5) for x in losses]))
+    return f"{arch} {sum(p.numel() for p in model.parameters())} parameters -> {out}"

@@ -6,6 +6,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 
+from interlat import variants  # noqa: E402
+
 
 def accuracy_plot(table: pl.DataFrame, path, title: str) -> None:
     """Horizontal bars of overall accuracy per variant with 95% bootstrap intervals."""
@@ -65,8 +67,9 @@ def compression_plot(table: pl.DataFrame, path) -> None:
     t = table.filter(pl.col("total_s").is_not_nan())
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in t.iter_rows(named=True):
-        kind = r["variant"].split("_")[0]
-        color = {"interlat": "#c44e52", "compressed": "#4c72b0", "first": "#55a868", "truncated": "#8172b2"}.get(kind, "#777777")
+        family = variants.parse(r["variant"]).family if variants.is_variant(r["variant"]) else None
+        color = {"interlat": "#c44e52", "compressed_<K>": "#4c72b0", "first_<K>": "#55a868",
+                 "truncated_<p>": "#8172b2"}.get(family, "#777777")
         err = [[r["overall_mean"] - r["overall_lo"]], [r["overall_hi"] - r["overall_mean"]]]
         ax.errorbar([r["total_s"]], [r["overall_mean"]], yerr=err, fmt="o", color=color, capsize=3)
         ax.annotate(r["variant"], (r["total_s"], r["overall_mean"]), textcoords="offset points", xytext=(4, 4), fontsize=7)

@@ -14,6 +14,8 @@ success per task type. Which table a record set feeds is read from its schema
 import numpy as np
 import polars as pl
 
+from interlat.variants import is_variant, parse
+
 BOOTSTRAP = 1000
 LEVELS = (3, 4, 5)
 
@@ -99,13 +101,12 @@ def compression_order(variants: list[str]) -> list[str]:
     """Table 3 row order: the full message, trained students (K descending), then the untrained
     first_<K> (K descending) and truncated_<p> (p descending) baselines."""
 
-    def key(v: str):
-        kind, _, n = v.rpartition("_")
-        rank = {"compressed": 1, "first": 2, "truncated": 3}.get(kind, 0 if v == "interlat" else 4)
-        try:
-            return (rank, -float(n), v)
-        except ValueError:
-            return (rank, 0.0, v)
+    ranks = {"interlat": 0, "compressed_<K>": 1, "first_<K>": 2, "truncated_<p>": 3}
+
+    def key(name: str):
+        v = parse(name) if is_variant(name) else None
+        size = (v.k if v.k is not None else v.p or 0) if v else 0
+        return (ranks.get(v.family if v else None, 4), -size, name)
 
     return sorted(dict.fromkeys(variants), key=key)
 
@@ -220,3 +221,44 @@ def alfworld_markdown(table: pl.DataFrame, types: pl.DataFrame) -> str:
         cells = [f"{mine[t]['mean']:.1f} (n={mine[t]['n']})" if t in mine else "–" for t in names]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -> str:
+    """The tables stage: Tables 1-3 (CSV + Markdown) and plots from the per-example records in `out`."""
+    from interlat import plots
+    from interlat.atomic import atomic_dir
+
+    frames: dict[str, list] = {}
+    for p in evaluations:
+        df = pl.read_parquet(p)
+        frames.setdefault(benchmark_of(df), []).append(df)
+    logs = {f"{p.parent.name}/{p.stem}": pl.read_csv(p) for p in train_logs}
+    shown = []
+    with atomic_dir(out) as tmp:
+        if "math" in frames:
+            records = pl.concat(frames["math"])
+            t2 = math_table(records, list(dict.fromkeys(records["variant"].to_list())))
+            t2.write_csv(tmp / "table2_math.csv", float_precision=4)
+            shown.append(to_markdown(t2, ["overall", "level3", "level4", "level5"], "Table 2: MATH accuracy"))
+            (tmp / "table2_math.md").write_text(shown[-1])
+            subject_table(records).write_csv(tmp / "math_subjects.csv", float_precision=4)
+            plots.accuracy_plot(t2, tmp / "accuracy.png", "MATH-format accuracy per variant")
+        if "alfworld" in frames:
+            records = pl.concat(frames["alfworld"])
+            t1 = alfworld_table(records, list(dict.fromkeys(records["variant"].to_list())))
+            types = task_type_table(records)
+            t1.write_csv(tmp / "table1_alfworld.csv", float_precision=4)
+            shown.append(alfworld_markdown(t1, types))
+            (tmp / "table1_alfworld.md").write_text(shown[-1])
+            types.write_csv(tmp / "alfworld_task_types.csv", float_precision=4)
+            plots.success_plot(t1, tmp / "alfworld_success.png", "ALFWorld success per variant")
+        if logs:
+            plots.training_plot(logs, tmp / "training.png")
+        if compress_evaluations:
+            lat = pl.concat([pl.read_csv(p) for p in latency], how="diagonal_relaxed") if latency else None
+            t3 = compression_table(pl.concat([pl.read_parquet(p) for p in compress_evaluations]), lat)
+            t3.write_csv(tmp / "table3_compression.csv", float_precision=4)
+            shown.append(compression_markdown(t3))
+            (tmp / "table3_compression.md").write_text(shown[-1])
+            plots.compression_plot(t3, tmp / "compression.png")
+    return "\n".join(shown)

@@ -1,4 +1,9 @@
-"""Message variants of the evaluation and the untrained compression baselines (docs/method.md section 4-5).
+"""The variant registry and the message perturbations (docs/method.md sections 4-5).
+
+`parse(name)` is the one place a variant name is read: it gives a `Variant` with the
+message kind (`KINDS`), the receiver evaluated (`RECEIVERS`: its training mode and base)
+and the K or p of `compressed_<K>`, `first_<K>` and `truncated_<p>`. The workflow, the
+CLI, the evaluation, latency and the tables all classify variants through it.
 
 `perturb(name, H, seed=...)` turns the raw message H [T, D] of one task into the
 message the receiver gets. With mu = row mean, X = H - mu and S = X / sqrt(T - 1):
@@ -41,39 +46,147 @@ seed) triple draws the same noise on every device; the draws are moved to H's de
 and the arithmetic is float64 there. The result has H's dtype and device.
 """
 
+from __future__ import annotations
+
 import math
 import re
+from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import torch
+from interlat.errors import InterlatError
 
-#: Fixed variant names `perturb` handles; the parametric families are in `MESSAGE_VARIANT_PATTERNS`.
-MESSAGE_VARIANTS = (
-    "interlat",
-    "cross_task",
-    "covnoise_0.5",
-    "covnoise_1.0",
-    "whitenoise",
-    "covgauss_0mu",
-    "covgauss_mu",
-    "randomrot",
-)
-#: Parametric families: display name -> full-match regex.
-MESSAGE_VARIANT_PATTERNS = {
-    "truncated_<p>": re.compile(r"truncated_(\d+(?:\.\d+)?)"),
-    "first_<K>": re.compile(r"first_([1-9]\d*)"),
+if TYPE_CHECKING:  # torch is imported where used: the workflow reads the registry without it
+    import torch
+
+# --------------------------------------------------------------------------- the registry
+#: How a variant's message reaches the receiver.
+LATENT = "latent"  # the sender's message H, possibly perturbed (`perturb`), through the adapter
+TEXT = "text"  # the plan text between <bop> and <eop>
+EMPTY = "empty"  # <bop><eop> alone
+PLAIN = "plain"  # no plan sentence at all (the receiver trained without plans)
+COMPRESSED = "compressed"  # a compression student's K latents (docs/method.md section 4)
+BASELINE = "baseline"  # an untrained compression baseline: a prefix of H (truncated_<p>, first_<K>)
+KINDS = (LATENT, TEXT, EMPTY, PLAIN, COMPRESSED, BASELINE)
+
+#: receiver -> (training mode, base model); base None: config `train.receiver_base`, the
+#: sender's family (the paper's sender and receiver share one base LM)
+RECEIVERS = {
+    "interlat": ("interlat", None),
+    "cot_full": ("text", None),
+    "no_cot": ("none", None),
+    "cross_family": ("interlat", "llama"),
 }
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One evaluation variant: its message kind, its receiver (and that receiver's training
+    mode), and the K or p of the parametric families (None elsewhere)."""
+
+    name: str
+    kind: str
+    receiver: str
+    train_mode: str
+    k: int | None = None
+    p: Fraction | None = None
+
+    @property
+    def is_latent(self) -> bool:
+        """Whether the receiver gets latents (through its adapter), not text or nothing."""
+        return self.kind in (LATENT, COMPRESSED, BASELINE)
+
+    @property
+    def perturbation(self) -> str | None:
+        """The `perturb` name that makes this variant's message from H (None: not made from H)."""
+        if self.kind not in (LATENT, BASELINE):
+            return None
+        return "interlat" if self.receiver == "cross_family" else self.name
+
+    @property
+    def family(self) -> str:
+        """The parametric family (`compressed_<K>`, `first_<K>`, `truncated_<p>`) or the name."""
+        return next((f for f, (pat, _) in FAMILIES.items() if pat.fullmatch(self.name)), self.name)
+
+    def message_rows(self, T: int) -> int:
+        """Rows of the message made from a T-row H (LATENT: all; BASELINE: the prefix)."""
+        if self.kind == LATENT:
+            return T
+        if self.kind == BASELINE:
+            return min(self.k, T) if self.k is not None else truncated_length(self.p, T)
+        raise ValueError(f"{self.name!r}: not a message made from H")
+
+
+#: fixed names -> (kind, receiver), in the order of docs/method.md section 5.1
+FIXED = {
+    "interlat": (LATENT, "interlat"),
+    "text": (TEXT, "interlat"),
+    "no_comm": (EMPTY, "interlat"),
+    "cot_full": (TEXT, "cot_full"),
+    "no_cot": (PLAIN, "no_cot"),
+    "cross_task": (LATENT, "interlat"),
+    "covnoise_0.5": (LATENT, "interlat"),
+    "covnoise_1.0": (LATENT, "interlat"),
+    "whitenoise": (LATENT, "interlat"),
+    "covgauss_0mu": (LATENT, "interlat"),
+    "covgauss_mu": (LATENT, "interlat"),
+    "randomrot": (LATENT, "interlat"),
+    "cross_family": (LATENT, "cross_family"),
+}
+#: parametric families: display name -> (full-match regex, kind)
+FAMILIES = {
+    "compressed_<K>": (re.compile(r"compressed_([1-9]\d*)"), COMPRESSED),
+    "truncated_<p>": (re.compile(r"truncated_(\d+(?:\.\d+)?)"), BASELINE),
+    "first_<K>": (re.compile(r"first_([1-9]\d*)"), BASELINE),
+}
+VALID = ", ".join([*FIXED, *FAMILIES]) + " (K >= 1, p in 0..100)"
+
+
+def parse(name: str) -> Variant:
+    """The registry entry of a variant name; InterlatError (one line, naming it) if unknown."""
+    if name in FIXED:
+        kind, receiver = FIXED[name]
+        return Variant(name, kind, receiver, RECEIVERS[receiver][0])
+    for family, (pattern, kind) in FAMILIES.items():
+        match = pattern.fullmatch(str(name))
+        if match is None:
+            continue
+        value = match.group(1)
+        if family == "truncated_<p>":
+            if Fraction(value) > 100:
+                break
+            return Variant(name, kind, "interlat", "interlat", p=Fraction(value))
+        return Variant(name, kind, "interlat", "interlat", k=int(value))
+    raise InterlatError(f"unknown variant {name!r}; valid: {VALID}")
+
+
+def is_variant(name: str) -> bool:
+    """Whether `parse(name)` succeeds."""
+    try:
+        parse(name)
+    except InterlatError:
+        return False
+    return True
+
+
+def receivers_of(names) -> list[str]:
+    """Receivers the variants `names` need, sorted (always the interlat receiver)."""
+    return sorted({"interlat"} | {parse(n).receiver for n in names})
+
+
+# --------------------------------------------------------------------------- perturbations
+#: Fixed variant names `perturb` handles; the parametric families are in `MESSAGE_VARIANT_PATTERNS`.
+MESSAGE_VARIANTS = tuple(
+    n for n, (kind, receiver) in FIXED.items() if kind == LATENT and receiver == "interlat"
+)
+#: Parametric families `perturb` handles: display name -> full-match regex.
+MESSAGE_VARIANT_PATTERNS = {f: pat for f, (pat, kind) in FAMILIES.items() if kind == BASELINE}
 _COVNOISE_SCALE = {"covnoise_0.5": 0.5, "covnoise_1.0": 1.0}
 
 
 def is_message_variant(name: str) -> bool:
     """Whether `perturb` handles `name` (a fixed name, truncated_<p> with 0<=p<=100, or first_<K>)."""
-    if name in MESSAGE_VARIANTS:
-        return True
-    match = MESSAGE_VARIANT_PATTERNS["truncated_<p>"].fullmatch(name)
-    if match:
-        return Fraction(match.group(1)) <= 100
-    return MESSAGE_VARIANT_PATTERNS["first_<K>"].fullmatch(name) is not None
+    return is_variant(name) and parse(name).perturbation == name
 
 
 def _valid_names() -> str:
@@ -87,6 +200,8 @@ def truncated_length(percent: Fraction | float | int, T: int) -> int:
 
 def _centered(H64: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(mu [1, D], S [T, D]) with S = (H - mu) / sqrt(T - 1), S = 0 for T = 1."""
+    import torch
+
     mu = H64.mean(dim=0, keepdim=True)
     T = H64.shape[0]
     S = (H64 - mu) / math.sqrt(T - 1) if T > 1 else torch.zeros_like(H64)
@@ -95,6 +210,8 @@ def _centered(H64: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _centered_basis(T: int, device: torch.device) -> torch.Tensor:
     """Orthonormal basis [T, T-1] of the vectors orthogonal to the all-ones vector."""
+    import torch
+
     v = torch.full((T, 1), 1.0 / math.sqrt(T), dtype=torch.float64, device=device)
     v[0, 0] -= 1.0
     householder = torch.eye(T, dtype=torch.float64, device=device) - 2.0 * (v @ v.T) / (v.T @ v)
@@ -105,11 +222,15 @@ def _normal(
     shape: tuple[int, ...], generator: torch.Generator, device: torch.device
 ) -> torch.Tensor:
     """Standard normal float64 draws from the CPU generator, moved to `device`."""
+    import torch
+
     return torch.randn(shape, dtype=torch.float64, generator=generator).to(device)
 
 
 def haar_orthogonal(n: int, generator: torch.Generator) -> torch.Tensor:
     """A Haar-random orthogonal n x n float64 matrix (QR of a Gaussian, signs from diag(R))."""
+    import torch
+
     Z = torch.randn(n, n, dtype=torch.float64, generator=generator)
     Q, R = torch.linalg.qr(Z)
     signs = torch.sign(torch.diagonal(R))
@@ -142,6 +263,8 @@ def _covariance_variant(name: str, H64: torch.Tensor, generator: torch.Generator
 
 
 def _cross_task(H: torch.Tensor, other: torch.Tensor | None) -> torch.Tensor:
+    import torch
+
     if other is None:
         raise ValueError("variant 'cross_task' needs `other`, the message of a different task")
     if other is H:
@@ -164,6 +287,8 @@ def perturb(
     `other` is the other task's message, used only (and required) by `cross_task`.
     Raises ValueError for an unknown name, a non-[T, D] H, or a bad `other`.
     """
+    import torch
+
     if not is_message_variant(name):
         raise ValueError(f"unknown message variant {name!r}; valid: {_valid_names()}")
     if H.dim() != 2 or not H.is_floating_point():
@@ -174,12 +299,9 @@ def perturb(
         return H
     if name == "cross_task":
         return _cross_task(H, other)
-    truncated = MESSAGE_VARIANT_PATTERNS["truncated_<p>"].fullmatch(name)
-    if truncated:
-        return H[: truncated_length(Fraction(truncated.group(1)), H.shape[0])]
-    first = MESSAGE_VARIANT_PATTERNS["first_<K>"].fullmatch(name)
-    if first:
-        return H[: int(first.group(1))]
+    variant = parse(name)
+    if variant.kind == BASELINE:
+        return H[: variant.message_rows(H.shape[0])]
     if H.shape[0] == 0:
         return H.clone()
     generator = torch.Generator(device="cpu").manual_seed(int(seed))

@@ -6,6 +6,7 @@ CPU kernels reduce in the same order everywhere and messages compare bit for bit
 """
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -22,7 +23,8 @@ from interlat.collect import FAIL_RANK_ENV, make_batches
 from interlat.data.math import generated as math_generated
 from interlat.text.prompts import PLANNER_INSTRUCTION
 from interlat.text.tokenizer import build_tokenizer
-from tests.helpers import tiny_lm
+from interlat.workdir import STAMP
+from tests.helpers import run_cli, tiny_lm
 
 BIN = Path(sys.executable).parent
 BATCH = 2
@@ -45,13 +47,13 @@ def setup(tmp_path_factory) -> dict:
     return {"root": root, "ids": ids, "n_batches": len(make_batches(list(records), BATCH))}
 
 
-def args(setup, work: Path, out: Path) -> list[str]:
+def args(setup, work: Path, out: Path, seed: int = 7) -> list[str]:
     root = setup["root"]
     return [
         "--threads", "1", "collect",
         "--sender", str(root / "sender"), "--data", str(root / "data"),
         "--subject", "algebra", "--batch-size", str(BATCH), "--max-new-tokens", "24",
-        "--dtype", "float32", "--seed", "7", "--work-dir", str(work), "--out", str(out),
+        "--dtype", "float32", "--seed", str(seed), "--work-dir", str(work), "--out", str(out),
     ]  # fmt: skip
 
 
@@ -116,7 +118,7 @@ def test_killed_collection_resumes_to_the_same_messages(setup, reference, tmp_pa
     for p in parts:
         assert all(m.n_tokens > 0 for m in shards.read_messages(p, verify=False))
     assert {p.name for p in finals} - {p.name for p in parts} <= (
-        {"settings.json"} | {p.name for p in work.glob("empty-*.json")}
+        {STAMP} | {p.name for p in work.glob("empty-*.json")}
     )
     done_before = {p.name: p.stat().st_mtime_ns for p in parts}
 
@@ -156,19 +158,19 @@ def test_a_failing_rank_fails_the_job_and_publishes_nothing(setup, tmp_path):
     assert len(list(work.glob("part-r01-*.parquet"))) == 1
 
 
-def test_changed_settings_discard_stale_parts(setup, tmp_path):
-    """A rerun with another seed must not reuse the parts of the first settings."""
-    from interlat.collect import SETTINGS, prepare_work_dir
-
-    work = tmp_path / "work"
-    prepare_work_dir(work, {"seed": 1}, rank=0)
-    (work / shards.part_name(0, 0)).write_bytes(b"stale")
-    (work / "empty-r00-00001.json").write_text('{"task_ids": ["x"], "all": true}')
-    prepare_work_dir(work, {"seed": 1}, rank=0)
-    assert (work / shards.part_name(0, 0)).exists()
-    prepare_work_dir(work, {"seed": 2}, rank=0)
-    assert sorted(p.name for p in work.iterdir()) == [SETTINGS]
-    assert json.loads((work / SETTINGS).read_text()) == {"seed": 2}
+@pytest.mark.slow
+def test_rerun_with_another_seed_discards_the_parts_and_equals_a_fresh_run(setup, reference, tmp_path, caplog):
+    """The reference's work folder holds every part of seed 7; a rerun there with seed 8 must not
+    reuse one of them (in-process: the same code path as the command)."""
+    work, out, fresh = setup["root"] / "work-ref", tmp_path / "rerun", tmp_path / "fresh"
+    assert list(work.glob("part-*.parquet"))  # finished parts of seed 7
+    with caplog.at_level(logging.WARNING, logger="interlat.workdir"):
+        run_cli(*args(setup, work, out, seed=8)[2:])  # without "--threads 1": the run is in-process
+    assert f"discarding stale state in {work}: settings/inputs changed (seed)" in caplog.messages
+    run_cli(*args(setup, tmp_path / "fresh-work", fresh, seed=8)[2:])
+    assert_same(messages(out), messages(fresh))
+    rerun = messages(out)
+    assert any(m.plan_token_ids != reference[k].plan_token_ids for k, m in rerun.items() if k in reference)
 
 
 def test_bench_runners_do_the_same_work():

@@ -18,7 +18,7 @@ import pytest
 from tests.cluster import images, pipeline
 from tests.cluster.images import PODMAN_RUN, ImageUnavailable
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # image builds and cluster start-up are long
 
 VERSION = tomllib.loads((images.REPO / "pyproject.toml").read_text())["project"]["version"]
 

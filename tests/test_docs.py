@@ -25,3 +25,47 @@ def test_every_fault_row_names_tests_that_exist():
             assert last_file and (REPO / last_file).is_file(), (row, ref)
             if name:
                 assert name in functions_in(last_file), (last_file, name)
+
+
+def tracked_text_files():
+    import subprocess
+
+    names = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for name in names:
+        path = REPO / name
+        if path.is_file() and path.suffix in {".py", ".md", ".smk", ".yaml", ".yml", ".toml", ".rst", ".json", ""}:
+            try:
+                yield name, path.read_text()
+            except UnicodeDecodeError:
+                continue
+
+
+def method_sections() -> set[str]:
+    text = (REPO / "docs/method.md").read_text()
+    return set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", text, flags=re.MULTILINE))
+
+
+def test_method_spec_has_the_six_sections_and_their_subsections():
+    sections = method_sections()
+    assert {"1", "2", "3", "4", "5", "6"} <= sections
+    assert {"3.2", "3.3", "3.4", "4.4", "5.1"} <= sections  # adapter, insertion, curriculum, KL, variants
+
+
+def test_every_method_citation_names_an_existing_section():
+    sections = method_sections()
+    cited = 0
+    for name, text in tracked_text_files():
+        for m in re.finditer(r"docs/method\.md,? sections? (\d+(?:\.\d+)?)(?:(?:-| and | or |, )(\d+(?:\.\d+)?))?", text):
+            for number in filter(None, m.groups()):
+                cited += 1
+                assert number in sections, f"{name}: cites docs/method.md section {number}, which does not exist"
+    assert cited >= 50  # the package cites the spec throughout
+
+
+def test_nothing_points_outside_the_repository():
+    outside = re.compile(r"\.\./shared|(?<![\w/.])METHOD\.md|/work/shared")
+    for name, text in tracked_text_files():
+        if name == "tests/test_docs.py":
+            continue
+        assert not outside.search(text), f"{name}: refers to a file outside the repository"

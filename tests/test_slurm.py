@@ -13,7 +13,7 @@ from tests.cluster import images, pipeline, slurm
 from tests.cluster.images import ImageUnavailable
 from tests.cluster.slurm import SlurmUnavailable
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # image builds and cluster start-up are long
 
 TOY_SNAKEFILE = """\
 localrules: all

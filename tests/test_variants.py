@@ -200,3 +200,98 @@ def test_truncated_length_rounds_half_up_exactly():
         variants.truncated_length(p, 37) == math.floor(p * 37 / 100 + 0.5)
         for p in range(0, 101, 10)
     )
+
+
+# ---------------------------------------------------------------------------- the registry
+def _configured_names() -> set[str]:
+    """Every variant name a config file or the schema defaults mention (evaluated or timed)."""
+    import yaml
+
+    from tests.helpers import REPO
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
+    sections = [{"evaluate": {"variants": schema["evaluate"]["properties"]["variants"]["default"]},
+                 "compress": {k: schema["compress"]["properties"][k]["default"] for k in ("k_list", "baselines")}}]
+    for path in [*(REPO / "config").glob("*.yaml"), *(REPO / "config/paper").glob("*.yaml")]:
+        sections.append(yaml.safe_load(path.read_text()) or {})
+    names = set()
+    for cfg in sections:
+        names |= set(cfg.get("evaluate", {}).get("variants", []))
+        names |= set(cfg.get("compress", {}).get("baselines", []))
+        names |= {f"compressed_{k}" for k in cfg.get("compress", {}).get("k_list", [])}
+    return names
+
+
+def _registry_names() -> list[str]:
+    """The fixed names and one or two members of each parametric family, from the registry."""
+    samples = {"<K>": ["1", "8", "128"], "<p>": ["0", "12.5", "50", "100"]}
+    family = [f.replace(slot, v) for f in variants.FAMILIES for slot in samples if slot in f for v in samples[slot]]
+    return sorted({*variants.FIXED, *family, *_configured_names()})
+
+
+@pytest.mark.parametrize("name", _registry_names())
+def test_parse_round_trips(name):
+    v = variants.parse(name)
+    assert v.name == name and variants.parse(v.name) == v
+    assert v.kind in variants.KINDS
+    assert v.train_mode == variants.RECEIVERS[v.receiver][0]
+    if v.family != name:  # a parametric family: its K or p rebuilds the name
+        value = v.k if v.k is not None else v.p
+        assert float(value) == float(name.rpartition("_")[2])
+        assert variants.FAMILIES[v.family][0].fullmatch(name)
+    else:
+        assert v.k is None and v.p is None
+
+
+def test_configured_variants_are_all_known():
+    assert _configured_names() and all(variants.is_variant(n) for n in _configured_names())
+
+
+@pytest.mark.parametrize(
+    "name", ["compressed_0", "truncated_150", "truncated_100.5", "first_0", "first_08", "compressed_",
+             "telepathy", "", "Interlat", "truncated_-5", "compressed_8x", "covnoise_2.0"],
+)
+def test_parse_rejects_unknown_names_in_one_line(name):
+    from interlat.errors import InterlatError
+
+    with pytest.raises(InterlatError) as e:
+        variants.parse(name)
+    msg = e.value.format_message()
+    assert "\n" not in msg and repr(name) in msg
+    assert not variants.is_variant(name) and not is_message_variant(name)
+
+
+def test_registry_classifies_like_the_evaluation():
+    from interlat.evaluate import messages
+
+    for name in _registry_names():
+        v = variants.parse(name)
+        assert messages.is_latent(name) == (v.kind not in (variants.TEXT, variants.EMPTY, variants.PLAIN))
+        assert (name in messages.TEXT_VARIANTS) == (v.kind == variants.TEXT)
+        assert (name in messages.PLAIN_VARIANTS) == (v.receiver == "no_cot")
+        if v.perturbation is not None:  # made from H by `perturb`
+            assert is_message_variant(v.perturbation)
+        assert is_message_variant(name) == (v.perturbation == name)
+    assert variants.parse("compressed_8").k == 8 and variants.parse("cross_family").perturbation == "interlat"
+
+
+@pytest.mark.parametrize("name", ["interlat", "truncated_0", "truncated_25", "truncated_100", "first_3", "first_50"])
+def test_message_rows_match_perturb(name):
+    H = _message(20, 4, seed=0)
+    assert variants.parse(name).message_rows(20) == perturb(name, H, seed=0).shape[0]
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [("evaluate: {variants: [interlat, truncated_150]}", "'truncated_150'"),
+     ("compress: {baselines: [text]}", "'text'"),
+     ("models: {sender: {heads: 3, kv_heads: 2}}", "kv_heads")],
+)
+def test_workflow_refuses_bad_config_before_any_job(tmp_path, override, needle):
+    from tests.helpers import REPO, smk
+
+    (tmp_path / "bad.yaml").write_text(override + "\n")
+    out = smk(REPO, "-n", "--configfile", "config/test.yaml", str(tmp_path / "bad.yaml"), check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "Job stats" not in text
+    assert any(line.startswith("config ") and needle in line for line in text.splitlines()), text[-2000:]

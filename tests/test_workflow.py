@@ -13,7 +13,7 @@ import yaml
 
 from tests.helpers import REPO, copy_repo, finished_workflow, planned_jobs, smk
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]  # the first test builds the shared world (whole pipeline / image / cluster)
 BIN = Path(sys.executable).parent
 VARIANTS = yaml.safe_load((REPO / "config/test.yaml").read_text())["evaluate"]["variants"]
 #: Table 3's evaluations beyond VARIANTS (students of compress.k_list and the untrained baselines)
@@ -54,9 +54,17 @@ def test_every_expected_output_exists(finished):
     ]
     missing = [e for e in expected if not (r / e).exists()]
     assert not missing, missing
-    for rule in ("data", "collect", "train", "evaluate", "tables"):
-        assert list((finished / "logs/test").rglob("*.log")), rule
-    assert list((finished / "benchmarks/test").rglob("*.tsv"))
+    logs, timings = finished / "logs/test", finished / "benchmarks/test"
+    for rule in ("data", "models", "collect", "convert", "train", "evaluate", "compress", "latency"):
+        logged = sorted(f.relative_to(logs / rule).with_suffix("") for f in (logs / rule).rglob("*.log"))
+        timed = sorted(f.relative_to(timings / rule).with_suffix("") for f in (timings / rule).rglob("*.tsv"))
+        assert logged, f"rule {rule}: no log under {logs / rule}"
+        assert logged == timed, f"rule {rule}: jobs logged {logged}, benchmarked {timed}"
+    jobs = {str(f.relative_to(logs).with_suffix("")) for f in logs.rglob("*.log")}
+    for benchmark in ("math", "alfworld"):
+        assert {f"train/{benchmark}/{r}" for r in ("interlat", "cot_full", "no_cot")} <= jobs
+        assert {f"evaluate/{benchmark}/{v}" for v in VARIANTS} <= jobs
+    assert (logs / "tables.log").is_file() and (timings / "tables.tsv").is_file()
 
 
 def test_accuracy_table_has_one_row_per_variant(finished):

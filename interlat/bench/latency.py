@@ -73,3 +73,17 @@ def random_setup(
         student_ids = body[:RANDOM_PREFIX_TOKENS] + body
         tasks.append(TaskPrompts(body, receiver_ids, prompt_tokens, student_ids, n_tokens))
     return sender, receiver, students, tasks, spec
+
+
+def run_random_latency(*, shape: str, layers: int, prompt_tokens: int, n_tokens: int, ks: list[int],
+                       variants: list[str], tasks: int, repeats: int, warmup: int, seed: int, out) -> str:
+    """P4: the latency stage's timing on random-weight models of one shape; writes `out`."""
+    from interlat.evaluate.latency import check_variants, write_latency
+
+    check_variants(variants)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    snd, rec, stu, work, spec = random_setup(shape, layers, tasks, prompt_tokens, n_tokens, list(ks), seed, device)
+    setup = (f"random {shape} shape ({spec['num_layers']} layers, hidden {spec['hidden_size']}, "
+             f"vocab {spec['vocab_size']}), prompt {prompt_tokens} tokens, N={n_tokens}")
+    return write_latency(work, sender=snd, receiver=rec, students=stu, variants=variants, repeats=repeats,
+                         warmup=warmup, seed=seed, setup=setup, out=out)

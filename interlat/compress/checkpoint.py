@@ -76,16 +76,16 @@ def load_student(path: str | Path, device: str = "cpu") -> tuple[Student, object
 def student_for_variant(path, variant: str, receiver, tokenizer, device: str = "cpu") -> Student | None:
     """The student a `compressed_<K>` evaluation needs (None for other variants), checked against
     the variant's K, the receiver's adapter input size and the receiver's tokenizer."""
-    import re
+    from interlat.variants import COMPRESSED, parse
 
-    match = re.fullmatch(r"compressed_([1-9]\d*)", variant)
-    if match is None:
+    K = parse(variant).k if parse(variant).kind == COMPRESSED else None
+    if K is None:
         return None
     if path is None:
         raise InterlatError(f"--student: required with --variant {variant}")
     student, own = load_student(path, device=device)
-    if student.K != int(match.group(1)):
-        raise InterlatError(f"{Path(path) / CONFIG_NAME}: field \"K\": {student.K}, expected {match.group(1)} (--variant {variant})")
+    if student.K != K:
+        raise InterlatError(f"{Path(path) / CONFIG_NAME}: field \"K\": {student.K}, expected {K} (--variant {variant})")
     if student.out_dim != receiver.adapter.sender_dim:
         raise InterlatError(
             f"{Path(path) / CONFIG_NAME}: field \"out_dim\": {student.out_dim}, the receiver's adapter expects {receiver.adapter.sender_dim}"

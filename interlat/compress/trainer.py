@@ -5,12 +5,13 @@ and linear decay; the teacher stays frozen in eval mode (`CompressionLoss`). A h
 of the tasks (`eval_fraction`, 5% in the paper) is scored every `eval_every` steps; the best
 student so far is written to `work_dir/best` and training stops early after `patience`
 evaluations without improvement. Training state (weights, optimizer, scheduler, step, RNG,
-early-stopping counters) is saved under `work_dir/state` every `checkpoint_every` steps, so a
-killed run resumes where it stopped; state made with other settings is discarded, never
-reused. The best student is copied to the output folder at the end, with `log.csv`.
+early-stopping counters, log rows) is saved under `work_dir/state` every `checkpoint_every`
+steps, so a killed run resumes where it stopped; state made with other settings or inputs is
+discarded, never reused (`interlat.train.loop.TrainLoop`, shared with the receiver's trainer).
+The best student is copied to the output folder at the end, with `log.csv`, and the work
+folder is removed.
 """
 
-import csv
 import json
 import logging
 import math
@@ -26,6 +27,8 @@ from interlat.compress.checkpoint import save_student
 from interlat.compress.data import make_batch
 from interlat.compress.objective import CompressionLoss
 from interlat.errors import InterlatError
+from interlat.train.loop import TrainLoop, write_log_csv
+from interlat.workdir import finish
 
 log = logging.getLogger(__name__)
 
@@ -77,22 +80,28 @@ class CompressConfig:
         return min(steps, self.max_steps) if self.max_steps else steps
 
 
-class CompressTrainer:
-    """setup / train / save_checkpoint / cleanup, as `interlat.train.trainer.Trainer`."""
+class CompressTrainer(TrainLoop):
+    """setup / train / save_checkpoint / cleanup, as `interlat.train.trainer.Trainer`.
 
-    def __init__(self, cfg: CompressConfig, student, teacher, tokenizer, train_samples, eval_samples, work_dir):
+    `inputs` (name -> file or folder: teacher, student, conversations, latents) stamp the work
+    folder together with the settings; see `interlat.workdir.open_state`.
+    """
+
+    def __init__(self, cfg: CompressConfig, student, teacher, tokenizer, train_samples, eval_samples, work_dir,
+                 inputs: dict | None = None):
         if not train_samples:
             raise InterlatError("compress: no training samples")
+        super().__init__(work_dir, inputs)
+        self.check_cap([*train_samples, *eval_samples], teacher.prepended_length)
         self.cfg = cfg
         self.student = student
         self.teacher = teacher
         self.tokenizer = tokenizer
         self.train_samples = train_samples
         self.eval_samples = eval_samples
-        self.work_dir = Path(work_dir)
         self.total = cfg.total_steps(len(train_samples))
         self.vocab = student.lm.get_input_embeddings().weight.shape[0]
-        self.step, self.best_loss, self.best_step, self.bad_evals, self.rows = 0, math.inf, -1, 0, []
+        self.best_loss, self.best_step, self.bad_evals = math.inf, -1, 0
 
     # -- setup -------------------------------------------------------------
     def setup(self) -> None:
@@ -103,13 +112,7 @@ class CompressTrainer:
         self.loss_fn = CompressionLoss(self.student, self.teacher, cfg.K, cfg.kl_weight, cfg.align_weight, cfg.temperature)
         params = [p for p in self.student.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        warm = max(int(cfg.warmup_ratio * self.total), 1)
-        total = self.total
-
-        def schedule(step: int) -> float:
-            return (step + 1) / warm if step < warm else max(0.0, (total - step) / max(total - warm, 1))
-
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, schedule)
+        self.sched = self.scheduler(self.opt, cfg.warmup_ratio, self.total)
         self.resume()
 
     def batch(self, step: int) -> dict:
@@ -169,42 +172,18 @@ class CompressTrainer:
             self.bad_evals += 1
         return value if self.eval_samples else math.nan
 
-    # -- checkpointing -----------------------------------------------------
-    def save_state(self) -> None:
-        with atomic_dir(self.work_dir / "state") as tmp:
-            torch.save(
-                {
-                    "student": self.student.state_dict(),
-                    "opt": self.opt.state_dict(),
-                    "sched": self.sched.state_dict(),
-                    "step": self.step,
-                    "early_stopping": [self.best_loss, self.best_step, self.bad_evals],
-                    "rows": self.rows,
-                    "torch_rng": torch.get_rng_state(),
-                },
-                tmp / "state.pt",
-            )
-            (tmp / "settings.json").write_text(json.dumps(self.settings(), sort_keys=True))
-
+    # -- checkpointing (TrainLoop hooks) -------------------------------------
     def settings(self) -> dict:
         return {**asdict(self.cfg), "n_train": len(self.train_samples), "n_eval": len(self.eval_samples)}
 
-    def resume(self) -> None:
-        state = self.work_dir / "state"
-        if not (state / "settings.json").is_file():
-            return
-        if json.loads((state / "settings.json").read_text()) != self.settings():
-            log.warning("%s: made with other settings; starting over", state)
-            shutil.rmtree(self.work_dir)
-            return
-        ck = torch.load(state / "state.pt", weights_only=False)
-        self.student.load_state_dict(ck["student"])
-        self.opt.load_state_dict(ck["opt"])
-        self.sched.load_state_dict(ck["sched"])
-        self.step, self.rows = ck["step"], ck["rows"]
-        self.best_loss, self.best_step, self.bad_evals = ck["early_stopping"]
-        torch.set_rng_state(ck["torch_rng"])
-        log.info("resumed from step %d (%s)", self.step, state)
+    def state_module(self) -> torch.nn.Module:
+        return self.student
+
+    def loop_state(self) -> dict:
+        return {"early_stopping": [self.best_loss, self.best_step, self.bad_evals]}
+
+    def load_loop_state(self, state: dict) -> None:
+        self.best_loss, self.best_step, self.bad_evals = state["early_stopping"]
 
     def save_checkpoint(self, out_dir: Path, extra: dict) -> None:
         """The best student (HF LM + student.safetensors + student.json) and log.csv into out_dir."""
@@ -214,15 +193,11 @@ class CompressTrainer:
             cfg = json.loads((tmp / "student.json").read_text())
             cfg.update(compress=asdict(self.cfg), best_step=self.best_step, steps_run=self.step, **extra)
             (tmp / "student.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-            with open(tmp / "log.csv", "w", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
-                w.writeheader()
-                for row in self.rows:
-                    w.writerow({k: "" if math.isnan(row[k]) else f"{row[k]:.6g}" for k in LOG_FIELDS})
+            write_log_csv(tmp / "log.csv", LOG_FIELDS, self.rows)
 
     def cleanup(self) -> None:
         """Drop the resumable state once the output is in place."""
-        shutil.rmtree(self.work_dir, ignore_errors=True)
+        finish(self.work_dir)
 
 
 def check_shared_tokenizer(student_dir: Path, tokenizer) -> None:
@@ -263,7 +238,8 @@ def run_compression(cfg: CompressConfig, *, teacher_dir, student_dir, conversati
     student = Student(lm, out_dim=dim).to(device)
     log.info("student %s: %d parameters; %d training / %d held-out tasks; K=%d",
              student_dir, sum(p.numel() for p in student.parameters()), len(train), len(held), cfg.K)
-    trainer = CompressTrainer(cfg, student, teacher, tok, train, held, work_dir)
+    inputs = {"teacher": teacher_dir, "student": student_dir, "conversations": conversations, "latents": list(latents)}
+    trainer = CompressTrainer(cfg, student, teacher, tok, train, held, work_dir, inputs)
     trainer.setup()
     trainer.train()
     trainer.save_checkpoint(Path(out), {"teacher": str(teacher_dir), "student_init": str(student_dir)})

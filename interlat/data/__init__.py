@@ -1,0 +1,71 @@
+"""Benchmark data: MATH-format problems and ALFWorld games as records (`interlat data`)."""
+
+from pathlib import Path
+
+from interlat.errors import InterlatError
+from interlat.jsonl import read_jsonl
+
+
+def load_tasks(data_dir: Path) -> list[dict]:
+    """All records of a benchmark folder (train.jsonl + test.jsonl)."""
+    return read_jsonl(Path(data_dir) / "train.jsonl") + read_jsonl(Path(data_dir) / "test.jsonl")
+
+
+def cap_test(records: list[dict], max_test: int) -> list[dict]:
+    """Keep at most `max_test` test records per subject (in task_id order; 0 keeps all)."""
+    if not max_test:
+        return records
+    kept, seen = [], {}
+    for r in sorted(records, key=lambda r: r["task_id"]):
+        if r["split"] == "test":
+            seen[r["subject"]] = seen.get(r["subject"], 0) + 1
+            if seen[r["subject"]] > max_test:
+                continue
+        kept.append(r)
+    return kept
+
+
+def math_records(source: str, dataset_id: str, subjects: list[str], *, n_train: int, n_test: int, seed: int) -> list[dict]:
+    """MATH-format records: generated (subjects validated), downloaded (hf) or a local PATH."""
+    from interlat.data.math import generated as math_generated
+    from interlat.data.math import records as math_source
+
+    if source == "generated":
+        names = [math_source.SUBJECT_CONFIGS.get(s, s) for s in subjects]
+        unknown = [s for s in names if s not in math_generated.SUBJECTS]
+        if unknown:
+            raise InterlatError(f"--subjects: {unknown[0]!r}: generated subjects are {math_generated.SUBJECTS}")
+        return math_generated.generate(seed=seed, n_train=n_train, n_test=n_test, subjects=tuple(names))
+    if source == "hf":
+        return math_source.load_hf(dataset_id, subjects)
+    return math_source.load_local(source)
+
+
+def run_data(benchmark: str, *, source: str, dataset_id: str, subjects: list[str], task_types: list[str],
+             n_train: int, n_test: int, n_valid_seen: int, n_valid_unseen: int, max_train: int, max_test: int,
+             max_steps: int, expert: str, alfworld_data: str | None, workers: int, seed: int, out: Path) -> str:
+    """Make or download one benchmark into `out` (train.jsonl, test.jsonl; ALFWorld also the games)."""
+    from interlat.atomic import atomic_dir, write_jsonl
+
+    def by_id(rows):
+        return sorted(rows, key=lambda r: r["task_id"])
+
+    if benchmark == "alfworld":
+        from interlat.data.alfworld import records as alfworld_records
+
+        with atomic_dir(out) as tmp:
+            records = alfworld_records.build(
+                tmp, source=source, task_types=task_types, n_train=n_train, n_valid_seen=n_valid_seen,
+                n_valid_unseen=n_valid_unseen, max_train=max_train, max_test=max_test, max_steps=max_steps,
+                expert=expert, alfworld_data=alfworld_data, seed=seed, workers=workers,
+            )  # fmt: skip
+            train = by_id(r for r in records if r["split"] == "train")
+            write_jsonl(tmp / "train.jsonl", train)
+            write_jsonl(tmp / "test.jsonl", by_id(r for r in records if r["split"] != "train"))
+        return f"{len(records)} ALFWorld games ({len(train)} train) -> {out}"
+    records = math_records(source, dataset_id, subjects, n_train=n_train, n_test=n_test, seed=seed)
+    records = cap_test(records, max_test)
+    with atomic_dir(out) as tmp:
+        for split in ("train", "test"):
+            write_jsonl(tmp / f"{split}.jsonl", by_id(r for r in records if r["split"] == split))
+    return f"{len(records)} records -> {out}"

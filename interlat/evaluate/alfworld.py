@@ -15,9 +15,9 @@ a step); an episode ends at the engine's `won` flag (success) or after `max_step
 Reference decoding is sampling at T=0.7 with 100 new tokens (config values).
 
 Finished (seed, chunk) record sets are kept in a work folder outside Snakemake's outputs so a
-killed evaluation resumes; the folder records the settings its chunks were played with
-(`settings.json`), and chunks of other settings (another receiver, test set, decoding or step
-cap) are deleted, never reused. All records are written as one Parquet file at the end.
+killed evaluation resumes; the folder is stamped with the settings and the contents of the
+inputs (`interlat.workdir.open_state`), and chunks of other settings (another receiver, test
+set, games, decoding or step cap) are deleted, never reused. All records are written as one Parquet file at the end.
 """
 
 import hashlib
@@ -29,9 +29,7 @@ from pathlib import Path
 
 import polars as pl
 import torch
-from tqdm import tqdm
 
-from interlat.atomic import atomic_path, write_json
 from interlat.conversations import ROLES, chat_messages
 from interlat.data.alfworld.games import Game
 from interlat.errors import InterlatError
@@ -44,7 +42,7 @@ from interlat.evaluate.messages import (
 )
 from interlat.model.decode import Sampling
 from interlat.text.chat import render_ids
-from interlat.workdir import merge_chunks
+from interlat.workdir import open_state, run_chunks
 
 log = logging.getLogger(__name__)
 
@@ -92,31 +90,15 @@ def receiver_policy(receiver, tokenizer, rows: dict, raw: dict | None, variant: 
     return policy
 
 
-def run_settings(receiver_dir, rows: list[dict], *, variant: str, cfg: Sampling, max_steps: int, batch_size: int) -> dict:
-    """Everything that decides a chunk's records (the receiver's files by size and mtime)."""
-    files = sorted(f for f in Path(receiver_dir).iterdir() if f.is_file()) if receiver_dir else []
+def run_settings(rows: list[dict], *, variant: str, cfg: Sampling, max_steps: int, batch_size: int) -> dict:
+    """The settings that decide a chunk's records (the receiver and games are inputs)."""
     return {
-        "receiver": {f.name: [f.stat().st_size, f.stat().st_mtime_ns] for f in files},
         "rows": hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest(),
         "variant": variant,
         "sampling": asdict(cfg),
         "max_steps": max_steps,
         "batch_size": batch_size,
     }
-
-
-def prepare_work_dir(work_dir: Path, settings: dict) -> None:
-    """Delete chunks played with other settings; record these."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    path = work_dir / "settings.json"
-    if path.is_file() and json.loads(path.read_text()) == settings:
-        return
-    stale = sorted(work_dir.glob("seed*.parquet"))
-    if stale:
-        log.warning("%s: %d chunks from other settings: deleted", work_dir, len(stale))
-    for part in stale:
-        part.unlink()
-    write_json(path, settings)
 
 
 def evaluate_alfworld(
@@ -135,10 +117,13 @@ def evaluate_alfworld(
     out_path: Path,
     where: str = "conversations",
     receiver_dir: Path | None = None,
+    inputs: dict | None = None,
 ) -> pl.DataFrame:
     """Play every row's game under `variant` for every seed; see the module docstring.
 
-    `receiver_dir` (the checkpoint folder) keys the resumable chunks to the receiver.
+    `inputs` (name -> file or folder: receiver, conversations, latents) and `receiver_dir` (the
+    checkpoint folder, same as inputs["receiver"]) stamp the work folder with the settings;
+    the games folder is always one of the inputs.
     """
     rows = sorted(rows, key=lambda r: r["id"])
     if not rows:
@@ -146,13 +131,11 @@ def evaluate_alfworld(
     ids = [r["id"] for r in rows]
     by_id = {r["id"]: r for r in rows}
     games = [game_of(r, games_dir, where) for r in rows]
-    prepare_work_dir(work_dir, run_settings(receiver_dir, rows, variant=variant, cfg=cfg, max_steps=max_steps,
-                                            batch_size=batch_size))
+    inputs = {"receiver": receiver_dir, **(inputs or {}), "games": sorted({Path(g.path).parent for g in games})}
+    open_state(work_dir, run_settings(rows, variant=variant, cfg=cfg, max_steps=max_steps, batch_size=batch_size), inputs)
     chunks = [(s, i) for s in seeds for i in range(0, len(games), batch_size)]
-    for seed, start in tqdm(chunks, desc=f"alfworld {variant}", mininterval=2.0):
-        part = work_dir / f"seed{seed}-{start:06d}.parquet"
-        if part.exists():
-            continue
+
+    def run_chunk(seed: int, start: int) -> pl.DataFrame:
         chunk = games[start : start + batch_size]
         raw = raw_messages(variant, [g.task_id for g in chunk], ids, messages, seed)
         raw_by_id = None if raw is None else {g.task_id: h for g, h in zip(chunk, raw, strict=True)}
@@ -178,6 +161,6 @@ def evaluate_alfworld(
             for rec in done
         ]
         log.info("seed %d, games %d-%d: %d/%d won", seed, start, start + len(chunk) - 1, sum(r["won"] for r in recs), len(recs))
-        with atomic_path(part) as tmp:
-            pl.DataFrame(recs, schema=RECORD_SCHEMA).write_parquet(tmp)
-    return merge_chunks(work_dir, chunks, out_path)
+        return pl.DataFrame(recs, schema=RECORD_SCHEMA)
+
+    return run_chunks(work_dir, chunks, run_chunk, out_path, desc=f"alfworld {variant}")

@@ -20,14 +20,13 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 
 import torch
 
 from interlat.model.decode import Sampling, decode
 from interlat.model.insertion import insert_message, left_pad
 from interlat.runtime import cpu_name
-from interlat.variants import MESSAGE_VARIANT_PATTERNS, truncated_length
+from interlat.variants import BASELINE, COMPRESSED, is_variant, parse
 
 #: Sender sampling while timing (the collection defaults); the receiver samples as evaluation does.
 SENDER_SAMPLING = Sampling(temperature=0.8, top_p=0.9, top_k=50, max_new_tokens=1)
@@ -64,14 +63,8 @@ def sync(device: torch.device) -> None:
 
 def message_rows(variant: str, n: int) -> int:
     """Rows of the sender-made message of a latent variant (full, truncated_<p>, first_<K>)."""
-    if variant == "interlat":
-        return n
-    truncated = MESSAGE_VARIANT_PATTERNS["truncated_<p>"].fullmatch(variant)
-    if truncated:
-        return truncated_length(Fraction(truncated.group(1)), n)
-    first = MESSAGE_VARIANT_PATTERNS["first_<K>"].fullmatch(variant)
-    if first:
-        return min(int(first.group(1)), n)
+    if variant == "interlat" or (is_variant(variant) and parse(variant).kind == BASELINE):
+        return parse(variant).message_rows(n)
     raise ValueError(f"{variant!r}: not a sender-made message (interlat, truncated_<p>, first_<K>)")
 
 
@@ -167,8 +160,8 @@ def measure(
     for r in range(warmup + repeats):
         for i, task in enumerate(tasks):
             for m in methods:
-                if m.startswith("compressed_"):
-                    k = int(m.split("_")[1])
+                if parse(m).kind == COMPRESSED:
+                    k = parse(m).k
                     H, t_msg = time_one(
                         lambda k=k, task=task: student_message(students[k], task.student_ids, k),
                         device,
@@ -285,3 +278,45 @@ def load_pipeline(
     if not tasks:
         raise InterlatError(f"{conversations}: no task has a message in {latents[0]}")
     return sender, receiver, students, tasks
+
+
+# ---------------------------------------------------------------------------- the stage
+def check_variants(names: list[str]) -> list[str]:
+    """Untrained baselines to time: each must be truncated_<p> or first_<K> (else a one-line error)."""
+    from interlat.errors import InterlatError
+
+    bad = [v for v in names if not (is_variant(v) and parse(v).kind == BASELINE)]
+    if bad:
+        raise InterlatError(f"--variants: {bad[0]!r}: expected truncated_<p> or first_<K>")
+    return names
+
+
+def write_latency(work, *, sender, receiver, students, variants, repeats, warmup, seed, setup, out) -> str:
+    """Time every method on `work`, write `out` (CSV if it ends in .csv, else Markdown); the Markdown."""
+    import csv
+
+    from interlat.atomic import atomic_path
+
+    rows = measure(work, sender=sender, receiver=receiver, students=students, variants=variants,
+                   repeats=repeats, warmup=warmup, seed=seed)
+    caption = f"{setup}; batch 1, median of {repeats} rounds after {warmup} warm-up, mean over tasks; {machine()}"
+    with atomic_path(out) as tmp:
+        if str(out).endswith(".csv"):
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=COLUMNS)
+                writer.writeheader()
+                writer.writerows(rows)
+        else:
+            tmp.write_text(to_markdown(rows, caption))
+    return to_markdown(rows, caption)
+
+
+def run_latency(*, sender, receiver, students, conversations, latents, variants: list[str], tasks: int,
+                repeats: int, warmup: int, seed: int, out) -> str:
+    """The latency stage: a run's sender, receiver and students timed on its first test tasks."""
+    check_variants(variants)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    snd, rec, stu, work = load_pipeline(sender, receiver, students, conversations, latents, tasks, device)
+    setup = f"{sender} -> {receiver}, {len(work)} test tasks, mean N={sum(t.n_tokens for t in work) / len(work):.1f}"
+    return write_latency(work, sender=snd, receiver=rec, students=stu, variants=variants, repeats=repeats,
+                         warmup=warmup, seed=seed, setup=setup, out=out)

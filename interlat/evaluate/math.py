@@ -4,20 +4,21 @@ For every test task and seed the receiver gets its first human turn with the var
 message spliced at the marker (pure latents through the adapter, the plan text, nothing, or
 a perturbed message), generates a solution in batches, and the last ``\\boxed{}`` is graded
 symbolically (`interlat.grading.grade`). Finished (seed, batch) chunks are kept in a work
-folder outside Snakemake's outputs so a killed evaluation resumes; the records of all chunks
-are written as one Parquet file at the end.
+folder outside Snakemake's outputs so a killed evaluation resumes; the folder is stamped with
+the settings and the contents of the inputs (receiver, conversations, latents and, for
+`compressed_<K>`, the student: `interlat.workdir.open_state`), and chunks of other settings
+are deleted, never reused. The records of all chunks are written as one Parquet file at the end.
 """
 
 import hashlib
 import logging
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
 import torch
-from tqdm import tqdm
 
-from interlat.atomic import atomic_path
 from interlat.evaluate.messages import (
     answer_batch,
     prompt_ids,
@@ -26,7 +27,7 @@ from interlat.evaluate.messages import (
 )
 from interlat.grading import extract_boxed, grade
 from interlat.model.decode import Sampling
-from interlat.workdir import merge_chunks
+from interlat.workdir import open_state, run_chunks
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +49,6 @@ RECORD_SCHEMA = {
 }
 
 
-def discard_stale_chunks(work_dir: Path, receiver, **settings) -> None:
-    """Delete finished chunks made with other settings or another receiver (resume only like with like)."""
-    import json
-    from dataclasses import asdict
-
-    with torch.no_grad():
-        weights = sum(float(p.double().sum()) for p in receiver.parameters())
-    settings["cfg"] = asdict(settings["cfg"])
-    settings["ids"] = hashlib.sha256("\n".join(settings["ids"]).encode()).hexdigest()
-    settings["receiver_weights"] = f"{weights:.10e}"
-    text = json.dumps(settings, sort_keys=True)
-    stamp = work_dir / "settings.json"
-    if stamp.exists() and stamp.read_text() != text:
-        for old in work_dir.glob("seed*.parquet"):
-            old.unlink()
-    stamp.write_text(text)
-
-
 def evaluate_math(
     receiver,
     tokenizer,
@@ -79,21 +62,22 @@ def evaluate_math(
     work_dir: Path,
     out_path: Path,
     student=None,
+    inputs: dict | None = None,
 ) -> pl.DataFrame:
     """Evaluate `variant` over `rows` for every seed; see the module docstring.
 
     `compressed_<K>` variants need `student` (`interlat.load_student`): each task's message is
-    the student's K latents for the task's prompt.
+    the student's K latents for the task's prompt. `inputs` (name -> file or folder: receiver,
+    conversations, latents, student) stamp the work folder with the settings.
     """
     rows = sorted(rows, key=lambda r: r["id"])
     ids = [r["id"] for r in rows]
-    work_dir.mkdir(parents=True, exist_ok=True)
-    discard_stale_chunks(work_dir, receiver, variant=variant, cfg=cfg, batch_size=batch_size, ids=ids)
+    settings = {"variant": variant, "sampling": asdict(cfg), "batch_size": batch_size,
+                "ids": hashlib.sha256("\n".join(ids).encode()).hexdigest()}
+    open_state(work_dir, settings, inputs)
     chunks = [(s, i) for s in seeds for i in range(0, len(rows), batch_size)]
-    for seed, start in tqdm(chunks, desc=f"evaluate {variant}", mininterval=2.0):
-        part = work_dir / f"seed{seed}-{start:06d}.parquet"
-        if part.exists():
-            continue
+
+    def run_chunk(seed: int, start: int) -> pl.DataFrame:
         batch = rows[start : start + batch_size]
         if variant.startswith("compressed_"):
             from interlat.compress.data import emit
@@ -123,9 +107,9 @@ def evaluate_math(
                     "seconds": dt,
                 }
             )
-        with atomic_path(part) as tmp:
-            pl.DataFrame(recs, schema=RECORD_SCHEMA).write_parquet(tmp)
-    return merge_chunks(work_dir, chunks, out_path)
+        return pl.DataFrame(recs, schema=RECORD_SCHEMA)
+
+    return run_chunks(work_dir, chunks, run_chunk, out_path, desc=f"evaluate {variant}")
 
 
 __all__ = ["evaluate_math"]

@@ -18,10 +18,12 @@ from interlat.text.batching import pad_right
 from interlat.text.chat import render_ids
 from interlat.text.prompts import MARKER
 
-#: how a variant's message reaches the receiver: adapted latents, plan text, or nothing
-TEXT_VARIANTS = {"text", "cot_full"}
-EMPTY_VARIANTS = {"no_comm"}
-PLAIN_VARIANTS = {"no_cot"}
+#: how a fixed variant's message reaches the receiver (`interlat.variants.FIXED`): plan text,
+#: nothing, or no plan sentence at all; every other variant gets adapted latents
+TEXT_VARIANTS = {n for n, (kind, _) in variants.FIXED.items() if kind == variants.TEXT}
+EMPTY_VARIANTS = {n for n, (kind, _) in variants.FIXED.items() if kind == variants.EMPTY}
+PLAIN_VARIANTS = {n for n, (kind, _) in variants.FIXED.items() if kind == variants.PLAIN}
+
 
 def task_seed(seed: int, task_id: str) -> int:
     return int(hashlib.sha256(f"{seed}:{task_id}".encode()).hexdigest()[:8], 16)
@@ -29,13 +31,13 @@ def task_seed(seed: int, task_id: str) -> int:
 
 def variant_message(variant: str, H: torch.Tensor, other: torch.Tensor, seed: int, task_id: str) -> torch.Tensor:
     """The raw message for a latent variant (before the adapter)."""
-    base = "interlat" if variant == "cross_family" else variant
+    base = variants.parse(variant).perturbation
     return variants.perturb(base, H, seed=task_seed(seed, task_id), other=other if base == "cross_task" else None)
 
 
 def is_latent(variant: str) -> bool:
     """Whether the variant's message is a (perturbed) latent message, not text or nothing."""
-    return variant not in TEXT_VARIANTS | EMPTY_VARIANTS | PLAIN_VARIANTS
+    return variants.parse(variant).is_latent
 
 
 def raw_messages(variant: str, task_ids: list[str], all_ids: list[str], messages: dict, seed: int):

@@ -1,8 +1,9 @@
 """The Parquet shard store for latent messages (docs/method.md section 1, "Store per task").
 
 A message is the sender's last-layer hidden states H = [h_1 .. h_N], shape [N, d], one row
-per generated plan token. This module owns the on-disk schema (declared once, in `SCHEMA`),
-and every read or write of it; `docs/formats.md` describes the layout for people.
+per generated plan token. This package owns the on-disk schema (declared once, in `SCHEMA`,
+with the manifest, in `interlat.shards.manifest`) and every read or write of it;
+`docs/formats.md` describes the layout for people.
 
 - One row per task. H is one contiguous, row-major, little-endian buffer in its own dtype
   (bf16 as its raw 2-byte pattern), never nested lists (a reference defect, docs/method.md
@@ -13,7 +14,7 @@ and every read or write of it; `docs/formats.md` describes the layout for people
   buffer length and finiteness. Problems raise a one-line `InterlatError` naming the file,
   row and field.
 - Parts are written atomically (a dot-prefixed temporary sibling, then a rename), so a
-  killed collection leaves only complete parts and `finished_task_ids` can resume it.
+  killed collection leaves only complete parts.
 
 The tensors `read_messages` yields share the buffer Arrow decoded the row group into: a
 private heap allocation (Parquet binary values are always copied out of the file, never
@@ -21,8 +22,6 @@ mapped), so in-place edits are safe and touch only that message. Arrow marks the
 read-only, so torch's one-time "buffer is not writable" warning is silenced on purpose.
 """
 
-import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from interlat.atomic import atomic_path, write_json
+from interlat.atomic import atomic_path
 from interlat.errors import InterlatError
 from interlat.shards.codec import (
     DTYPES,
@@ -43,37 +42,31 @@ from interlat.shards.codec import (
     int_lists,
     pack_hidden_states,
 )
-
-SCHEMA_VERSION = 1
-VERSION_KEY = b"interlat.schema_version"
-MANIFEST = "manifest.json"
-
-SCHEMA = pa.schema(
-    [
-        pa.field("task_id", pa.string(), nullable=False),
-        pa.field("benchmark", pa.string(), nullable=False),
-        pa.field("split", pa.string(), nullable=False),
-        pa.field("subject", pa.string(), nullable=False),
-        pa.field("level", pa.int32(), nullable=False),
-        pa.field("task", pa.string(), nullable=False),
-        pa.field("plan", pa.string(), nullable=False),
-        pa.field("prompt_token_ids", pa.list_(pa.int32()), nullable=False),
-        pa.field("plan_token_ids", pa.list_(pa.int32()), nullable=False),
-        pa.field("n_tokens", pa.int32(), nullable=False),
-        pa.field("hidden_size", pa.int32(), nullable=False),
-        pa.field("dtype", pa.string(), nullable=False),
-        pa.field("hidden_state", pa.large_binary(), nullable=False),
-        pa.field("sender_id", pa.string(), nullable=False),
-    ],
-    metadata={VERSION_KEY: str(SCHEMA_VERSION).encode()},
+from interlat.shards.manifest import (
+    INDEX_COLUMNS,
+    MANIFEST,
+    READ_ERRORS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    VERSION_KEY,
+    compare_digest,
+    first_line,
+    open_part,
+    read_manifest,
+    sha256_file,
+    verify_part,
+    write_manifest,
 )
-INDEX_COLUMNS = [name for name in SCHEMA.names if name != "hidden_state"]
+
+__all__ = [
+    "DTYPES", "INDEX_COLUMNS", "MANIFEST", "SCHEMA", "SCHEMA_VERSION", "VERSION_KEY", "Message",
+    "load_messages", "load_messages_of", "part_name", "read_index", "read_manifest", "read_messages",
+    "sha256_file", "verify_part", "write_manifest", "write_part",
+]
 
 _ROW_GROUP_BYTES = 64 << 20  # hidden-state bytes per row group: bounds memory while reading
 _COMPRESSED = ["task_id", "task", "plan", "prompt_token_ids", "plan_token_ids"]
 _DICTIONARY = ["benchmark", "split", "subject", "dtype", "sender_id"]
-# what pyarrow raises on a damaged file (UnicodeDecodeError, a ValueError, for mangled names)
-_READ_ERRORS = (pa.ArrowException, OSError, ValueError)
 _SCALARS = ["task_id", "benchmark", "split", "subject", "level", "task", "plan", "sender_id"]
 _STATISTICS = ["task_id", "benchmark", "split", "subject", "level", "n_tokens", "hidden_size"]
 
@@ -157,107 +150,7 @@ def write_part(path, messages: Sequence[Message], *, dtype: str = "bfloat16") ->
     return digest
 
 
-def write_manifest(
-    folder, *, sender_path: str, sender_id: str, dtype: str, hidden_size: int,
-    parts: dict[str, str], counts: dict,
-) -> dict:  # fmt: skip
-    """Write `folder/manifest.json` listing `parts` (file name -> sha256) atomically; return it.
-
-    Row counts and sizes come from the part files themselves; `counts` is stored as given
-    (e.g. {"tasks": 500, "messages": 498, "failed": 2}).
-    """
-    folder = Path(folder)
-    if dtype not in DTYPES:
-        raise InterlatError(
-            f'{folder / MANIFEST}: dtype "{dtype}": expected one of {", ".join(DTYPES)}'
-        )
-    entries = []
-    for name in sorted(parts):
-        file = folder / name
-        if Path(name).name != name or not file.is_file():
-            raise InterlatError(f'{folder / MANIFEST}: part "{name}": no such file in {folder}')
-        rows = _open(file).metadata.num_rows
-        entries.append(
-            {"name": name, "sha256": parts[name], "rows": rows, "bytes": file.stat().st_size}
-        )
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "sender_path": str(sender_path),
-        "sender_id": sender_id,
-        "dtype": dtype,
-        "hidden_size": int(hidden_size),
-        "n_messages": sum(e["rows"] for e in entries),
-        "parts": entries,
-        "counts": counts,
-    }
-    write_json(folder / MANIFEST, manifest)
-    return manifest
-
-
-# ---------------------------------------------------------------- integrity
-
-
-def sha256_file(path) -> str:
-    """sha256 (hex) of a file, read in 8 MiB blocks."""
-    h, buf = hashlib.sha256(), bytearray(8 << 20)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
-
-
-def verify_part(path, sha256: str) -> None:
-    """Raise InterlatError unless the file at `path` hashes to `sha256`."""
-    _compare_digest(path, sha256_file(path), sha256)
-
-
-def _compare_digest(path, actual: str, sha256: str) -> None:
-    if actual != sha256:
-        raise InterlatError(
-            f"{path}: sha256 {actual[:16]}..., expected {sha256[:16]}... from its {MANIFEST} "
-            "(truncated or corrupted part)"
-        )
-
-
-def read_manifest(folder) -> dict:
-    """Read and check `folder/manifest.json` (schema version, keys, part entries)."""
-    path = Path(folder) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise InterlatError(f"{path}: unreadable manifest ({e})") from None
-    if not isinstance(manifest, dict):
-        raise InterlatError(f"{path}: expected a JSON object")
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise InterlatError(
-            f'{path}: field "schema_version": {manifest.get("schema_version")!r}, expected {SCHEMA_VERSION}'
-        )
-    keys = {"sender_id": str, "dtype": str, "hidden_size": int, "n_messages": int, "parts": list}
-    for key, kind in keys.items():
-        if not isinstance(manifest.get(key), kind):
-            raise InterlatError(
-                f'{path}: field "{key}": {manifest.get(key)!r}, expected {kind.__name__}'
-            )
-    for i, e in enumerate(manifest["parts"]):
-        ok = (
-            isinstance(e, dict)
-            and isinstance(e.get("name"), str)
-            and isinstance(e.get("sha256"), str)
-        )
-        if not ok or Path(e["name"]).name != e["name"] or not isinstance(e.get("rows"), int):
-            raise InterlatError(
-                f'{path}: field "parts[{i}]": {e!r}, expected {{name, sha256, rows}}'
-            )
-    return manifest
-
-
 # ---------------------------------------------------------------- reading
-
-
-def _why(e: Exception) -> str:
-    """First line of an exception's message (pyarrow's can span several)."""
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 @dataclass
@@ -265,37 +158,6 @@ class _Part:
     path: Path
     entry: dict | None = None  # this part's entry in its folder's manifest
     manifest: dict | None = None
-
-
-def _open(path, checksums: bool = False) -> pq.ParquetFile:
-    """Open a part and check its schema version, column names and column types.
-
-    `checksums` turns on Parquet's per-page CRC32 check (~3 GB/s): the integrity check of
-    last resort for a part with no manifest entry; a manifest's sha256 makes it redundant.
-    """
-    try:
-        pf = pq.ParquetFile(path, memory_map=True, page_checksum_verification=checksums)
-        schema = pf.schema_arrow
-    except _READ_ERRORS as e:
-        raise InterlatError(f"{path}: not a readable Parquet file ({_why(e)})") from None
-    version = (schema.metadata or {}).get(VERSION_KEY)
-    if version != str(SCHEMA_VERSION).encode():
-        found = version.decode(errors="replace") if version else "missing"
-        raise InterlatError(f"{path}: schema version {found}, expected {SCHEMA_VERSION}")
-    problems = [f'unexpected column "{n}"' for n in schema.names if n not in SCHEMA.names]
-    problems += [
-        f'column "{n}" repeated' for n in sorted(set(schema.names)) if schema.names.count(n) > 1
-    ]
-    for field in SCHEMA:
-        if field.name not in schema.names:
-            problems.append(f'missing column "{field.name}"')
-        elif schema.names.count(field.name) == 1 and schema.field(field.name).type != field.type:
-            problems.append(
-                f'field "{field.name}": type {schema.field(field.name).type}, expected {field.type}'
-            )
-    if problems:
-        raise InterlatError(f"{path}: " + "; ".join(problems))
-    return pf
 
 
 def _parts(path) -> list[_Part]:
@@ -344,7 +206,7 @@ def _open_part(part: _Part, checksums: bool) -> pq.ParquetFile:
     if e is not None and "bytes" in e and part.path.stat().st_size != e["bytes"]:
         size = part.path.stat().st_size
         raise InterlatError(f"{part.path}: {size} bytes, expected {e['bytes']} (truncated?)")
-    pf = _open(part.path, checksums)
+    pf = open_part(part.path, checksums)
     if e is not None and pf.metadata.num_rows != e["rows"]:
         rows = pf.metadata.num_rows
         raise InterlatError(f"{part.path}: {rows} rows, expected {e['rows']} from its {MANIFEST}")
@@ -361,8 +223,8 @@ def _batches(
     for group in range(pf.num_row_groups):
         try:
             table = pf.read_row_group(group, columns=columns)
-        except _READ_ERRORS as e:
-            raise InterlatError(f"{part.path}: row group {group}: unreadable ({_why(e)})") from None
+        except READ_ERRORS as e:
+            raise InterlatError(f"{part.path}: row group {group}: unreadable ({first_line(e)})") from None
         for batch in table.to_batches():
             if batch.num_rows:  # rebuilt to drop the file's (unchecked) schema and field metadata
                 batch = pa.RecordBatch.from_arrays(batch.columns, names=batch.schema.names)
@@ -392,7 +254,7 @@ def _check_digest(part: _Part, digest: Future | None) -> None:
             actual = digest.result()
         except OSError as e:
             raise InterlatError(f"{part.path}: unreadable ({e})") from None
-        _compare_digest(part.path, actual, part.entry["sha256"])
+        compare_digest(part.path, actual, part.entry["sha256"])
 
 
 def _iter_sourced(path, verify: bool) -> Iterator[tuple[Path, int, Message]]:
@@ -478,18 +340,3 @@ def read_index(path, *, verify: bool = False) -> pl.DataFrame:
         fields = [SCHEMA.field(n) for n in INDEX_COLUMNS] + [pa.field("part", pa.string())]
         return pl.from_arrow(pa.schema(fields).empty_table())
     return pl.from_arrow(pa.concat_tables(tables))
-
-
-def finished_task_ids(folder) -> set[str]:
-    """task_ids in the complete parts of `folder` (dot-prefixed temporary files are ignored)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return set()
-    done: set[str] = set()
-    for path in sorted(folder.glob("*.parquet")):
-        if not path.name.startswith("."):
-            try:
-                done.update(_open(path).read(columns=["task_id"]).column("task_id").to_pylist())
-            except _READ_ERRORS as e:
-                raise InterlatError(f"{path}: unreadable ({_why(e)})") from None
-    return done

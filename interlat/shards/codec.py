@@ -1,4 +1,4 @@
-"""Per-row checks and zero-copy decoding of shard rows (docs/method.md section 1; schema in shards.py).
+"""Per-row checks and zero-copy decoding of shard rows (docs/method.md section 1; schema in shards/manifest.py).
 
 `interlat.shards` owns the schema and the files; this module owns the hidden_state column
 and the checks of one record batch: packing every H into one buffer on write, vectorised

@@ -3,19 +3,18 @@
 One process (`engine="single"`), plain DDP, or DeepSpeed ZeRO-2/3, all launched by torchrun
 with gloo on the CPU and NCCL on GPUs. Each rank takes its own slice of every global batch;
 negatives for pass R are drawn from the whole global batch (all ranks), never the sample
-itself. Training state (weights, optimizer, scheduler, step, RNG) is checkpointed every
-`checkpoint_every` steps under a work folder outside Snakemake's outputs, so a killed run
-resumes where it stopped; the final receiver is written to the output folder at the end.
+itself. Training state (weights, optimizer, scheduler, step, RNG, log rows) is checkpointed
+every `checkpoint_every` steps under a work folder outside Snakemake's outputs, so a killed run
+resumes where it stopped; state made with other settings or inputs is discarded, never reused
+(`interlat.train.loop.TrainLoop`, shared with the compression student). The final receiver is
+written to the output folder at the end.
 """
 
-import csv
 import gc
 import json
 import logging
-import math
 import os
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,9 +22,11 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from interlat.atomic import atomic_dir
 from interlat.model.adapter import LatentAdapter
 from interlat.model.insertion import pad_messages
 from interlat.model.receiver import Receiver, add_special_tokens
+from interlat.train.loop import TrainLoop, linear_schedule, write_log_csv
 from interlat.train.objective import ReceiverObjective
 from interlat.train.samples import collate
 
@@ -89,14 +90,8 @@ def mixing_ratios(cfg: TrainConfig, step: int, global_ids: list[int], seed: int)
 
 
 def lr_lambda(cfg: TrainConfig):
-    warm = max(int(cfg.warmup_ratio * cfg.steps), 1)
-
-    def f(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        return max(0.0, (cfg.steps - step) / max(cfg.steps - warm, 1))
-
-    return f
+    """The receiver's LR factor per step (`interlat.train.loop.linear_schedule`)."""
+    return linear_schedule(cfg.warmup_ratio, cfg.steps)
 
 
 def build_receiver(lm, tokenizer, sender_dim: int, cfg: TrainConfig) -> Receiver:
@@ -110,18 +105,20 @@ def build_receiver(lm, tokenizer, sender_dim: int, cfg: TrainConfig) -> Receiver
     return Receiver(lm, adapter, ids, cfg.prepended_length)
 
 
-class Trainer:
-    """setup / train / save_checkpoint / cleanup, in the manner of torchtune recipes."""
+class Trainer(TrainLoop):
+    """setup / train / save_checkpoint / cleanup, in the manner of torchtune recipes.
 
-    def __init__(self, cfg: TrainConfig, receiver: Receiver, tokenizer, samples, work_dir: Path):
+    `inputs` (name -> file or folder: base model, conversations, latents) stamp the work folder
+    together with the settings; see `interlat.workdir.open_state`.
+    """
+
+    def __init__(self, cfg: TrainConfig, receiver: Receiver, tokenizer, samples, work_dir: Path, inputs: dict | None = None):
+        super().__init__(work_dir, inputs, int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)))
+        self.check_cap(samples, cfg.prepended_length)
         self.cfg = cfg
         self.receiver = receiver
         self.tokenizer = tokenizer
         self.samples = samples
-        self.work_dir = Path(work_dir)
-        self.rank = int(os.environ.get("RANK", 0))
-        self.world = int(os.environ.get("WORLD_SIZE", 1))
-        self.step = 0
         self.engine = None
 
     # -- setup -------------------------------------------------------------
@@ -145,7 +142,7 @@ class Trainer:
             ds_cfg.pop("train_batch_size", None)
             ds_cfg["bf16"] = {"enabled": torch.cuda.is_available()}
             opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+            sched = self.scheduler(opt, cfg.warmup_ratio, cfg.steps)
             self.engine, self.opt, _, self.sched = deepspeed.initialize(
                 model=objective, optimizer=opt, lr_scheduler=sched, config=ds_cfg
             )
@@ -154,7 +151,7 @@ class Trainer:
             if cfg.engine == "ddp" and self.world > 1:
                 self.engine = torch.nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
             self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-            self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_lambda(cfg))
+            self.sched = self.scheduler(self.opt, cfg.warmup_ratio, cfg.steps)
         self.resume()
 
     # -- data --------------------------------------------------------------
@@ -197,13 +194,13 @@ class Trainer:
         batch["neg_H"], batch["neg_len"] = H[neg], H_len[neg]
         self.last_negatives = [self.samples[gidx[n]].task_id for n in neg.tolist()]
         g = torch.Generator().manual_seed(hash((self.cfg.seed, step, self.rank)) % (2**31))
-        L = int(batch["H_len"].max().clamp(max=self.cfg.prepended_length).item())
+        L = int(batch["H_len"].max().item())  # already capped (build_samples; see check_cap)
         batch["neg_noise"] = 0.01 * torch.randn(len(slots), max(L, 1), H.shape[-1], generator=g)
 
     # -- train -------------------------------------------------------------
     def train(self, log_path: Path) -> None:
         cfg = self.cfg
-        rows = self.read_log(log_path)
+        rows = self.rows  # resumed rows, or none
         start = time.perf_counter()
         tokens = 0
         from tqdm import tqdm
@@ -232,9 +229,8 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.3f}", ce=f"{row['ce']:.3f}")
             if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
-                self.save_state(rows)
+                self.save_state()
         bar.close()
-        self.rows = rows
 
     def trace(self, mine: list[int]) -> None:
         """Append this rank's task ids (and negatives' ids) for the step: which data each rank saw."""
@@ -244,60 +240,24 @@ class Trainer:
         with open(self.work_dir / f"trace-rank{self.rank}.jsonl", "a") as f:
             f.write(json.dumps(rec) + "\n")
 
-    def read_log(self, log_path: Path) -> list[dict]:
-        path = self.work_dir / "log.json"
-        return json.loads(path.read_text()) if path.exists() and self.step > 0 else []
+    # -- checkpointing (TrainLoop hooks) -------------------------------------
+    def settings(self) -> dict:
+        return {**asdict(self.cfg), "world": self.world, "n_samples": len(self.samples)}
 
-    # -- checkpointing -----------------------------------------------------
-    def save_state(self, rows: list[dict]) -> None:
-        """Resumable state under work_dir/state (atomic: written to a temp folder, then renamed)."""
-        final = self.work_dir / "state"
-        tmp = self.work_dir / f".state.tmp.{self.step}"
-        if self.cfg.engine == "deepspeed":
-            self.engine.save_checkpoint(str(tmp), tag="latest", client_state={"step": self.step})
-        elif self.rank == 0:
-            tmp.mkdir(parents=True, exist_ok=True)
-            module = self.engine.module if hasattr(self.engine, "module") else self.engine
-            torch.save(
-                {
-                    "model": module.state_dict(),
-                    "opt": self.opt.state_dict(),
-                    "sched": self.sched.state_dict(),
-                    "step": self.step,
-                    "torch_rng": torch.get_rng_state(),
-                },
-                tmp / "state.pt",
-            )
-        if self.world > 1:
-            dist.barrier()
-        if self.rank == 0:
-            (tmp / "log.json").write_text(json.dumps(rows))
-            (tmp / "step").write_text(str(self.step))
-            old = self.work_dir / ".state.old"
-            if final.exists():
-                os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-            shutil.copy(final / "log.json", self.work_dir / "log.json")
-        if self.world > 1:
-            dist.barrier()
+    def state_module(self) -> torch.nn.Module:
+        return self.engine.module if hasattr(self.engine, "module") else self.engine
 
-    def resume(self) -> None:
-        state = self.work_dir / "state"
-        if not (state / "step").exists():
-            return
-        if self.cfg.engine == "deepspeed":
-            _, client = self.engine.load_checkpoint(str(state), tag="latest")
-            self.step = int(client["step"])
+    def engine_state(self, folder: Path) -> None:
+        if self.cfg.engine == "deepspeed":  # DeepSpeed's own (partitioned) checkpoint format
+            self.engine.save_checkpoint(str(folder), tag="latest", client_state={"step": self.step})
         else:
-            ck = torch.load(state / "state.pt", weights_only=False)
-            module = self.engine.module if hasattr(self.engine, "module") else self.engine
-            module.load_state_dict(ck["model"])
-            self.opt.load_state_dict(ck["opt"])
-            self.sched.load_state_dict(ck["sched"])
-            self.step = ck["step"]
-            torch.set_rng_state(ck["torch_rng"])
-        log.info("resumed from step %d (%s)", self.step, state)
+            super().engine_state(folder)
+
+    def load_engine_state(self, folder: Path) -> None:
+        if self.cfg.engine == "deepspeed":
+            self.engine.load_checkpoint(str(folder), tag="latest")
+        else:
+            super().load_engine_state(folder)
 
     def save_checkpoint(self, out_dir: Path, log_csv: Path, extra: dict) -> None:
         """Final receiver (HF model + adapter + interlat.json) and the per-step CSV log."""
@@ -313,30 +273,77 @@ class Trainer:
             dist.barrier()
 
     def _write(self, out_dir: Path, log_csv: Path, extra: dict) -> None:
-        tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.receiver.save(tmp, self.tokenizer, {"train": asdict(self.cfg), **extra})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-        tmp_csv = log_csv.with_name(f".{log_csv.name}.tmp")
-        with open(tmp_csv, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
-            w.writeheader()
-            for row in self.rows:
-                w.writerow({k: (f"{row[k]:.6g}" if k in row and not math.isnan(row[k]) else "") for k in LOG_FIELDS})
-        os.replace(tmp_csv, log_csv)
+        with atomic_dir(out_dir) as tmp:
+            self.receiver.save(tmp, self.tokenizer, {"train": asdict(self.cfg), **extra})
+        write_log_csv(log_csv, LOG_FIELDS, self.rows)
 
-    def cleanup(self) -> None:
+    def cleanup(self, failed: bool = False) -> None:
         """Tear down in an order that cannot block: wrapped model, optimizer and scheduler first,
         the process group last. A DDP `Reducer` (or a DeepSpeed engine) still alive when the group
         is destroyed keeps the gloo group until interpreter exit, where `~ProcessGroupGloo` can wait
-        forever joining its worker thread."""
-        distributed = self.world > 1 and dist.is_initialized()
-        if distributed:
+        forever joining its worker thread. A DeepSpeed engine is kept alive by the hooks it put on
+        the receiver's modules and parameters until `destroy()` removes them, and it initialises
+        a process group even for one process. After a failure (`failed`) there are no barriers:
+        the other ranks may be gone, and waiting for them would hang instead of exiting."""
+        distributed = dist.is_initialized()
+        if distributed and not failed:
             dist.barrier()
-        self.engine = self.opt = self.sched = None
+        if self.cfg.engine == "deepspeed" and self.engine is not None:
+            self.engine.destroy()
+        self.engine = self.opt = self.sched = self.receiver = None
         gc.collect()
         if distributed:
-            dist.barrier()
+            if not failed:
+                dist.barrier()
             dist.destroy_process_group()
+
+
+def check_deepspeed_config(cfg: TrainConfig) -> None:
+    """Engine deepspeed needs a DeepSpeed JSON that exists and parses (else a one-line error)."""
+    from interlat.errors import InterlatError
+
+    path = Path(cfg.deepspeed_config) if cfg.deepspeed_config else None
+    if path is None or not path.is_file():
+        raise InterlatError(f"{path}: no such DeepSpeed config (--deepspeed-config)")
+    try:
+        json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise InterlatError(f"{path}: line {e.lineno}: not valid JSON") from None
+
+
+def run_training(cfg: TrainConfig, *, base: Path, conversations: Path, latents, work_dir: Path, log_csv: Path, out: Path) -> None:
+    """The train stage: base LM + messages + conversations -> a receiver checkpoint in `out`."""
+    from transformers import AutoModelForCausalLM
+
+    from interlat import shards
+    from interlat.conversations import read_conversations
+    from interlat.errors import InterlatError
+    from interlat.text.tokenizer import load_tokenizer
+    from interlat.train.samples import build_samples
+
+    if cfg.engine == "deepspeed":
+        check_deepspeed_config(cfg)
+    torch.manual_seed(cfg.seed)
+    tok = load_tokenizer(base)
+    lm = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    messages, sender_dim = {}, lm.config.hidden_size
+    if cfg.mode == "interlat":
+        if not latents:
+            raise InterlatError("--latents: required with --mode interlat")
+        messages = shards.load_messages_of(latents)
+        sender_dim = int(shards.read_manifest(latents[0])["hidden_size"])
+    rows = read_conversations(conversations)
+    receiver = build_receiver(lm, tok, sender_dim, cfg)
+    samples = build_samples(rows, messages, tok, cfg.mode, str(conversations), cfg.prepended_length)
+    inputs = {"base": base, "conversations": conversations, "latents": list(latents or [])}
+    trainer = Trainer(cfg, receiver, tok, samples, work_dir, inputs)
+    del receiver, lm  # the trainer holds the only references, so cleanup() can free the engine
+    try:
+        trainer.setup()
+        trainer.train(log_csv)
+        log_csv.parent.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(out, log_csv, {"mode": cfg.mode, "base": str(base)})
+    except BaseException:
+        trainer.cleanup(failed=True)
+        raise
+    trainer.cleanup()

@@ -250,15 +250,15 @@ def test_evaluate_compressed_variant_gives_k_row_messages(tiny, teacher, student
     assert df.height > 0 and (df["message_rows"] == K).all() and (df["variant"] == f"compressed_{K}").all()
 
 
-@pytest.mark.parametrize("args", [["compress"], ["bench", "latency"]], ids=["compress", "bench-latency"])
+@pytest.mark.parametrize("args", [["compress"], ["latency"], ["bench", "latency"]], ids=["compress", "latency", "bench-latency"])
 def test_help_has_an_example(args):
     out = run_cli(*args, "--help").output
     assert "Example" in out and "interlat " + " ".join(args) in out and "--out" in out
 
 
-def test_bench_latency_times_full_message_and_students(tiny, teacher, student_dir, tmp_path):
+def test_latency_times_full_message_and_students(tiny, teacher, student_dir, tmp_path):
     out = tmp_path / "lat.csv"
-    run_cli("bench", "latency", "--sender", tiny["sender"], "--receiver", teacher, "--student", student_dir,
+    run_cli("latency", "--sender", tiny["sender"], "--receiver", teacher, "--student", student_dir,
             "--conversations", tiny["convert"] / "test.jsonl", "--latents", tiny["latents"],
             "--variants", "truncated_50,first_2", "--tasks", 1, "--repeats", 1, "--warmup", 0, "--out", out)
     with open(out) as f:
@@ -267,20 +267,21 @@ def test_bench_latency_times_full_message_and_students(tiny, teacher, student_di
     assert float(rows[-1]["message_rows"]) == K and float(rows[2]["message_rows"]) == 2
     assert all(float(r["total_s"]) > 0 for r in rows) and float(rows[0]["speedup_total"]) == 1.0
     r = run_cli("bench", "latency", "--random-shape", "default", "--sender", tiny["sender"], "--out", out, expect=2)
-    assert "--random-shape" in r.output
+    assert "--sender" in r.output  # `bench latency` is random-shape only; the pipeline's is `interlat latency`
 
 
 def test_schema_defaults_equal_compress_config_defaults():
     props = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]["compress"]["properties"]
-    for f in fields(CompressConfig):
-        if f.name in props:
-            assert props[f.name]["default"] == f.default, f.name
-    assert 8 in yaml.safe_load((REPO / "config/config.yaml").read_text())["compress"]["k_list"]
+    shared = [f for f in fields(CompressConfig) if f.name in props]
+    assert len(shared) >= 5, [f.name for f in shared]  # the loop below checks something
+    for f in shared:
+        assert props[f.name]["default"] == f.default, f.name
 
 
 # ---------------------------------------------------------------------------- workflow
 @pytest.mark.slow
 @pytest.mark.e2e
+@pytest.mark.timeout(2400)  # may be the test that runs the shared workflow
 def test_changing_the_k_list_reruns_only_the_new_k(tmp_path_factory, tmp_path):
     from tests.helpers import finished_workflow, planned_jobs, smk
 

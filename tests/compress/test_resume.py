@@ -27,12 +27,11 @@ def cmd(tiny, teacher, work: Path, out: Path):
 
 def saved_step(work: Path) -> int:
     """The step of the state on disk (0 when none is complete yet)."""
-    import torch
+    import json
 
-    state = work / "state" / "state.pt"
     try:
-        return torch.load(state, weights_only=False)["step"]
-    except (FileNotFoundError, RuntimeError, EOFError):
+        return json.loads((work / "state" / "loop.json").read_text())["step"]
+    except (FileNotFoundError, json.JSONDecodeError):
         return 0
 
 

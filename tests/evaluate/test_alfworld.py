@@ -7,6 +7,7 @@ its success rate.
 """
 
 import json
+import logging
 import os
 
 import polars as pl
@@ -48,12 +49,12 @@ def world(tmp_path_factory):
         os.environ["ALFWORLD_DATA"] = old
 
 
-def evaluate(world, variant: str, seeds: str = "0", max_steps: int = MAX_STEPS):
-    out = world["root"] / f"evaluate/{variant}.parquet"
+def evaluate(world, variant: str, seeds: str = "0", max_steps: int = MAX_STEPS, work: str | None = None):
+    out = world["root"] / f"evaluate/{work or variant}.parquet"
     run_cli("evaluate", "--benchmark", "alfworld", "--receiver", world["ckpt"],
             "--conversations", world["convert"] / "test.jsonl", "--games", world["data"],
             "--latents", world["latents"], "--variant", variant, "--seeds", seeds, "--temperature", 0.7,
-            "--max-new-tokens", 6, "--max-steps", max_steps, "--work-dir", world["root"] / f"work/evaluate/{variant}",
+            "--max-new-tokens", 6, "--max-steps", max_steps, "--work-dir", world["root"] / f"work/evaluate/{work or variant}",
             "--out", out)
     return out
 
@@ -132,7 +133,7 @@ def test_every_kind_of_variant_plays_episodes_batched_to_the_step_cap(world, mon
         assert (df["message_rows"] > 0).all() == (variant not in ("text", "no_comm", "no_cot"))
 
 
-def test_evaluation_resumes_from_finished_chunks(world, monkeypatch):
+def test_evaluation_resumes_from_finished_chunks(world, monkeypatch, caplog):
     import interlat.evaluate.alfworld as ev
 
     first = pl.read_parquet(evaluate(world, "no_comm"))
@@ -140,9 +141,14 @@ def test_evaluation_resumes_from_finished_chunks(world, monkeypatch):
         m.setattr(ev, "generate_with_message", lambda *a, **k: pytest.fail("chunk redone"))
         again = pl.read_parquet(evaluate(world, "no_comm"))
     assert again.equals(first)
-    # another step cap: the chunks of the old one are not reused
-    shorter = pl.read_parquet(evaluate(world, "no_comm", max_steps=1))
+    # another step cap: the chunks of the old one are not reused; the rerun equals a fresh run
+    with caplog.at_level(logging.WARNING, logger="interlat.workdir"):
+        shorter = pl.read_parquet(evaluate(world, "no_comm", max_steps=1))
+    work = world["root"] / "work/evaluate/no_comm"
+    assert f"discarding stale state in {work}: settings/inputs changed (max_steps)" in caplog.messages
     assert (shorter["steps"] == 1).all()
+    fresh = pl.read_parquet(evaluate(world, "no_comm", max_steps=1, work="no_comm-fresh"))
+    assert shorter.drop("seconds").equals(fresh.drop("seconds"))
 
 
 def test_evaluate_needs_the_games(world):

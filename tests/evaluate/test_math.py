@@ -1,14 +1,14 @@
 """Evaluation bookkeeping: per-(seed, task) seeds, finished chunks kept only for like settings, merging."""
 
+import logging
 from pathlib import Path
 
 import polars as pl
-import torch
+import pytest
 
-from interlat.evaluate.math import discard_stale_chunks
 from interlat.evaluate.messages import task_seed
-from interlat.model.decode import Sampling
 from interlat.workdir import merge_chunks
+from tests.helpers import run_cli
 
 
 def test_task_seed_depends_on_seed_and_task_only():
@@ -16,28 +16,23 @@ def test_task_seed_depends_on_seed_and_task_only():
     assert len({task_seed(s, t) for s in (0, 1) for t in ("a", "b")}) == 4
 
 
-def stamp(work: Path, model, temperature=0.1, ids=("t0", "t1")):
-    discard_stale_chunks(work, model, variant="interlat", cfg=Sampling(temperature, 1.0, 0, 8), batch_size=2,
-                         ids=list(ids))
+def evaluate(tiny, work: Path, out: Path, temperature: float):
+    run_cli("evaluate", "--receiver", tiny["receiver_ckpt"], "--conversations",
+            tiny["convert"] / "test.jsonl", "--latents", tiny["latents"], "--variant", "interlat", "--seeds", "0,1",
+            "--batch-size", 4, "--max-new-tokens", 6, "--temperature", temperature, "--work-dir", work, "--out", out)
+    return pl.read_parquet(out).drop("seconds")
 
 
-def test_chunks_survive_like_settings_and_go_with_other_settings_or_weights(tmp_path):
-    model = torch.nn.Linear(3, 2)
-    stamp(tmp_path, model)
-    chunk = tmp_path / "seed0-000000.parquet"
-    chunk.write_bytes(b"done")
-    stamp(tmp_path, model)
-    assert chunk.exists()
-    stamp(tmp_path, model, temperature=0.7)
-    assert not chunk.exists()
-    chunk.write_bytes(b"done")
-    stamp(tmp_path, model, ids=("t0", "t2"))
-    assert not chunk.exists()
-    chunk.write_bytes(b"done")
-    with torch.no_grad():
-        model.weight.add_(1.0)  # a retrained receiver
-    stamp(tmp_path, model, ids=("t0", "t2"))
-    assert not chunk.exists()
+@pytest.mark.slow
+def test_rerun_with_other_decoding_discards_chunks_and_equals_a_fresh_run(tiny, tmp_path, caplog):
+    work = tmp_path / "work"
+    first = evaluate(tiny, work, tmp_path / "a.parquet", 0.1)
+    with caplog.at_level(logging.WARNING, logger="interlat.workdir"):
+        rerun = evaluate(tiny, work, tmp_path / "b.parquet", 1.5)
+    assert f"discarding stale state in {work}: settings/inputs changed (sampling)" in caplog.messages
+    fresh = evaluate(tiny, tmp_path / "fresh", tmp_path / "c.parquet", 1.5)
+    assert rerun.equals(fresh)
+    assert not rerun.equals(first)  # the rerun did not reuse a chunk of the first decoding
 
 
 def test_merge_sorts_by_seed_and_task_and_writes_atomically(tmp_path):

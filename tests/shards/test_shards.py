@@ -22,7 +22,6 @@ from interlat.shards import (
     SCHEMA,
     SCHEMA_VERSION,
     Message,
-    finished_task_ids,
     load_messages,
     part_name,
     read_index,
@@ -184,11 +183,12 @@ def test_verified_reader_can_stop_early(tmp_path):
     reader.close()
 
 
-def test_finished_task_ids_ignores_temporary_files(tmp_path):
+def test_readers_skip_temporary_files_of_a_killed_writer(tmp_path):
     write_part(tmp_path / part_name(1, 0), [make(0), make(1)])
     (tmp_path / f".{part_name(1, 1)}.abc.tmp").write_bytes(b"half a parquet file")
-    assert finished_task_ids(tmp_path) == {"math-algebra-0000", "math-algebra-0001"}
-    assert finished_task_ids(tmp_path / "missing") == set()
+    (tmp_path / f".{part_name(1, 2)}").write_bytes(b"half a parquet file")
+    assert [m.task_id for m in read_messages(tmp_path)] == ["math-algebra-0000", "math-algebra-0001"]
+    assert read_index(tmp_path)["task_id"].to_list() == ["math-algebra-0000", "math-algebra-0001"]
 
 
 def test_part_name():
@@ -356,7 +356,6 @@ def read_cleanly(path) -> None:
             assert m.H.shape == (len(m.plan_token_ids), m.H.shape[1])
             assert torch.isfinite(m.H.float()).all()
         read_index(path)
-        finished_task_ids(Path(path).parent)
     except InterlatError as e:
         assert "\n" not in e.format_message()
 
@@ -436,7 +435,7 @@ def test_fuzz_well_typed_records(rows, consistent):
 def test_bench_shards_command_writes_a_table(tmp_path):
     from click.testing import CliRunner
 
-    from interlat.bench.commands import bench
+    from interlat.bench.cli import bench
 
     help_text = CliRunner().invoke(bench, ["shards", "--help"]).output
     assert "--n-messages" in help_text and "default: 10000" in help_text
@@ -447,7 +446,7 @@ def test_bench_shards_command_writes_a_table(tmp_path):
         "4",
         "--repeats",
         "1",
-        "--workdir",
+        "--work-dir",
         str(tmp_path),
         "--out",
         str(out),

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +37,58 @@ def env():
             "TORCH_EXTENSIONS_DIR": str(Path.home() / ".cache/torch_extensions")}
 
 
+def session_pids(sid: int) -> list[int]:
+    """Processes of session `sid` (torchrun and its ranks), from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # after "pid (comm)": state ppid pgrp session
+            pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
+def dump_and_kill(p: subprocess.Popen, why: str, err: Path) -> str:
+    """Every process's native stacks (gdb, where present), then its Python stacks (faulthandler on
+    SIGABRT, written to `err`); the session killed. Returns the dumps, for the failure message."""
+    dumps = [why]
+    for pid in session_pids(p.pid) if shutil.which("gdb") else []:
+        bt = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt 15"],
+                            capture_output=True, text=True, timeout=60)
+        dumps.append(f"--- native stacks of {pid}\n{bt.stdout[-8000:]}")
+    os.killpg(p.pid, signal.SIGABRT)
+    time.sleep(5)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    return "\n".join([*dumps, f"--- stderr (Python stacks)\n{err.read_text()[-12000:]}"])
+
+
+def run_watched(cmd: list[str], logs: Path, done: Path, timeout: float = 600,
+                exit_grace: float = 60) -> tuple[int, float, float, str]:
+    """Run `cmd` in a session of its own: (exit code, seconds in all, seconds from `done` appearing
+    to exit, stderr). A run still alive `exit_grace` s after its last output `done` appeared hangs in
+    teardown; one alive after `timeout` s hangs somewhere (both generous, for a loaded machine):
+    then fail with every process's stacks."""
+    out, err = logs.with_suffix(".out"), logs.with_suffix(".err")
+    start, finished = time.perf_counter(), None
+    with open(out, "w") as o, open(err, "w") as e:
+        p = subprocess.Popen(cmd, stdout=o, stderr=e, start_new_session=True,
+                             env={**env(), "PYTHONFAULTHANDLER": "1"})
+    while p.poll() is None:
+        now = time.perf_counter()
+        if finished is None and done.exists():
+            finished = now
+        if finished is not None and now - finished > exit_grace:
+            pytest.fail(dump_and_kill(p, f"no exit {exit_grace:.0f} s after {done} was written: {cmd}", err))
+        if now - start > timeout:
+            pytest.fail(dump_and_kill(p, f"still running after {timeout:.0f} s: {cmd}", err))
+        time.sleep(0.2)
+    end = time.perf_counter()
+    return p.returncode, end - start, end - (finished or end), err.read_text()
+
+
 def traces(work: Path) -> dict[int, list[dict]]:
     out = {}
     for f in sorted(work.glob("trace-rank*.jsonl")):
@@ -48,8 +101,8 @@ def traces(work: Path) -> dict[int, list[dict]]:
 def test_two_ranks_split_the_batch_share_negatives_and_learn(tiny, tmp_path, engine, ds):
     steps = 12
     cmd = train_cmd(tiny, tmp_path, engine, steps, nproc=2, extra=(ds,) if ds else ())
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=600)
-    assert r.returncode == 0, r.stderr[-4000:]
+    rc, _, _, stderr = run_watched(cmd, tmp_path / "run", done=tmp_path / "ckpt")
+    assert rc == 0, stderr[-4000:]
     t = traces(tmp_path / "work")
     assert set(t) == {0, 1}
     cross = 0
@@ -66,6 +119,24 @@ def test_two_ranks_split_the_batch_share_negatives_and_learn(tiny, tmp_path, eng
     assert (tmp_path / "ckpt/adapter.safetensors").exists()
 
 
+# INTERLAT_HANG_REPEATS=20 for a longer hunt (DDP runs take ~10 s here, DeepSpeed ones ~35 s)
+REPEATS = int(os.environ.get("INTERLAT_HANG_REPEATS", "0")) or None
+TEARDOWNS = [("ddp", None, REPEATS or 3), ("deepspeed", "zero2", REPEATS or 2), ("deepspeed", "zero3", REPEATS or 2)]
+
+
+@pytest.mark.parametrize("engine, ds, repeat", [(e, d, i) for e, d, n in TEARDOWNS for i in range(n)])
+def test_two_rank_runs_exit_without_hanging(tiny, tmp_path, engine, ds, repeat):
+    """Teardown race: a DDP Reducer (or a DeepSpeed engine) outliving `destroy_process_group`
+    could leave rank 0 joining gloo's worker thread forever at interpreter exit. Short runs,
+    repeated (and the learning test above, watched the same way); each must exit soon after
+    writing its receiver, or every process's stacks are dumped."""
+    cmd = train_cmd(tiny, tmp_path, engine, 2, nproc=2, extra=(ds,) if ds else ())
+    rc, seconds, teardown, stderr = run_watched(cmd, tmp_path / "run", done=tmp_path / "ckpt")
+    assert rc == 0, stderr[-4000:]
+    assert (tmp_path / "ckpt/adapter.safetensors").exists()
+    print(f"{engine} {ds or ''} repeat {repeat}: {seconds:.1f} s, {teardown:.1f} s from receiver to exit")
+
+
 def test_killed_training_resumes_to_the_same_weights(tiny, tmp_path):
     """SIGKILL after the first checkpoint, rerun: final weights equal an uninterrupted run's."""
     steps, every = 40, 5  # long enough that the kill lands mid-run even on an idle machine
@@ -76,7 +147,7 @@ def test_killed_training_resumes_to_the_same_weights(tiny, tmp_path):
     p = subprocess.Popen(train_cmd(tiny, run, "single", steps, extra=("zero2", "--checkpoint-every", str(every))),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env())
     deadline = time.time() + 300
-    while not (run / "work/state/step").exists():
+    while not (run / "work/state/loop.json").exists():
         assert p.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
         time.sleep(0.2)
     p.send_signal(signal.SIGKILL)

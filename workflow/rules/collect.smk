@@ -24,9 +24,7 @@ rule collect:
         work="work/{run}/collect/{benchmark}/{subject}",
         sender_id=lookup(dpath="models/sender/id", within=config),
         batch_size=lookup(dpath="collect/batch_size", within=config),
-        temperature=lambda wildcards: config["collect"]["temperature"][
-            wildcards.benchmark
-        ],
+        temperature=lookup(dpath="collect/temperature/{benchmark}", within=config),
         top_p=lookup(dpath="collect/top_p", within=config),
         top_k=lookup(dpath="collect/top_k", within=config),
         max_new_tokens=lookup(dpath="collect/max_new_tokens", within=config),

@@ -1,63 +1,14 @@
-"""Config validation, wildcard constraints and the get_* helpers shared by all rule files.
+"""Wildcard constraints, input functions, targets and the shell-option helpers of all rule files.
 
-No rules here (the linter flags rules and functions mixed in one file).
+No rules here (the linter flags rules and functions mixed in one file). The config is loaded
+and checked by config.smk; the experiment design (variants, receivers) is `interlat.variants`.
 """
 
 import re
-from pathlib import Path
+import shlex
 
-import yaml
-from snakemake.utils import validate
-
-
-def numbers_from_cli(value, schema):
-    """Numbers where the schema wants them: `--config seeds=[0,1,2]` reaches the workflow as
-    strings (Snakemake parses list values with YAML's BaseLoader), so convert before validating.
-    """
-    types = schema.get("type", [])
-    types = [types] if isinstance(types, str) else types
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        return {k: numbers_from_cli(v, props.get(k, {})) for k, v in value.items()}
-    if isinstance(value, list):
-        return [numbers_from_cli(v, schema.get("items", {})) for v in value]
-    if (
-        isinstance(value, str)
-        and "boolean" in types
-        and value.lower() in ("true", "false")
-    ):
-        return value.lower() == "true"
-    if isinstance(value, str):
-        for kind, parse in (("integer", int), ("number", float)):
-            if kind in types:
-                try:
-                    return parse(value)
-                except ValueError:
-                    pass
-    return value
-
-
-with open(Path(workflow.basedir) / "schemas" / "config.schema.yaml") as f:
-    config.update(numbers_from_cli(dict(config), yaml.safe_load(f)))
-validate(config, schema="../schemas/config.schema.yaml")
-
-RUN = config["run"]
-
-#: variants that need their own receiver; every other variant uses the interlat receiver
-RECEIVER_OF_VARIANT = {
-    "cot_full": "cot_full",
-    "no_cot": "no_cot",
-    "cross_family": "cross_family",
-}
-#: receiver -> (training mode, base model)
-#: same-family receivers start from config `train.receiver_base` (the pretrained sender by
-#: default, as in the paper where sender and receiver share one base LM)
-RECEIVERS = {
-    "interlat": ("interlat", config["train"]["receiver_base"]),
-    "cot_full": ("text", config["train"]["receiver_base"]),
-    "no_cot": ("none", config["train"]["receiver_base"]),
-    "cross_family": ("interlat", "llama"),
-}
+from interlat.variants import COMPRESSED, RECEIVERS, receivers_of
+from interlat.variants import parse as parse_variant
 
 
 wildcard_constraints:
@@ -67,6 +18,20 @@ wildcard_constraints:
     model="tokenizer|sender|receiver|llama",
     receiver="|".join(RECEIVERS),
     variant=r"[A-Za-z0-9_.]+",
+
+
+def repeat_option(flag, values):
+    """`flag value` for each value (a single string counts as one; empty values are skipped),
+    each value shell-quoted: `repeat_option("--data", input.data)`."""
+    values = [values] if isinstance(values, str) else values
+    return " ".join(
+        f"{flag} {shlex.quote(str(v))}" for v in values if v not in (None, "")
+    )
+
+
+def bool_flag(name, value):
+    """`--name` if value else `--no-name` (click's boolean flag pairs)."""
+    return f"--{name}" if value else f"--no-{name}"
 
 
 def get_container():
@@ -92,10 +57,6 @@ def get_data_dirs(wildcards=None):
     )
 
 
-def get_data_options(wildcards, input):
-    return " ".join(f"--data {p}" for p in input.data)
-
-
 def get_latents(wildcards):
     """All subjects' shard folders of a benchmark."""
     return expand(
@@ -108,17 +69,7 @@ def get_latents(wildcards):
 
 def get_receivers():
     """Receivers the configured variants need (always the interlat receiver)."""
-    return sorted(
-        {"interlat"}
-        | {
-            RECEIVER_OF_VARIANT.get(v, "interlat")
-            for v in config["evaluate"]["variants"]
-        }
-    )
-
-
-def get_models():
-    return sorted({"sender"} | {RECEIVERS[r][1] for r in get_receivers()})
+    return receivers_of(config["evaluate"]["variants"])
 
 
 def get_model_input(wildcards):
@@ -132,32 +83,14 @@ def get_model_input(wildcards):
     return inputs
 
 
-def get_model_param(name):
-    """A function returning models.<wildcard model>.<name> (one value per rule param)."""
-
-    def f(wildcards):
-        return config["models"][wildcards.model][name]
-
-    return f
-
-
-def get_pretrain_data_option(wildcards, input):
-    if "data" not in input.keys():
-        return ""
-    return " ".join(f"--pretrain-data {p}" for p in input.data)
-
-
-def get_tokenizer_option(wildcards, input):
-    return f"--tokenizer {input.tokenizer}" if "tokenizer" in input.keys() else ""
-
-
-def get_hf_option(wildcards):
-    hf = config["models"][wildcards.model]["hf_id"]
-    return f"--hf-id {hf}" if hf else ""
+def get_receiver_base(receiver):
+    """The model a receiver starts from: its own family's, or config `train.receiver_base`."""
+    return RECEIVERS[receiver][1] or config["train"]["receiver_base"]
 
 
 def get_train_input(wildcards):
-    mode, base = RECEIVERS[wildcards.receiver]
+    mode = RECEIVERS[wildcards.receiver][0]
+    base = get_receiver_base(wildcards.receiver)
     inputs = {
         "base": f"results/{RUN}/models/{base}",
         "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
@@ -181,10 +114,6 @@ def get_train_param(name):
     return f
 
 
-def get_latents_options(wildcards, input):
-    return " ".join(f"--latents {p}" for p in input.get("latents", []))
-
-
 def get_launcher(wildcards, resources):
     """torchrun for multi-process engines (process count from the rule's resources)."""
     nproc = max(int(resources.get("gpu", 0)), int(config["train"]["nproc"]))
@@ -195,16 +124,16 @@ def get_launcher(wildcards, resources):
 
 def get_eval_input(wildcards):
     """Receiver, conversations and messages (ALFWorld also the games)."""
-    receiver = RECEIVER_OF_VARIANT.get(wildcards.variant, "interlat")
+    variant = parse_variant(wildcards.variant)
     inputs = {
-        "receiver": f"results/{RUN}/train/{wildcards.benchmark}/{receiver}",
+        "receiver": f"results/{RUN}/train/{wildcards.benchmark}/{variant.receiver}",
         "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
         "latents": get_latents(wildcards),
     }
     if wildcards.benchmark == "alfworld":
         inputs["games"] = f"results/{RUN}/data/alfworld"
-    if is_compressed(wildcards.variant):
-        inputs["student"] = get_student_dir(wildcards)
+    if variant.kind == COMPRESSED:
+        inputs["student"] = f"results/{RUN}/compress/{wildcards.benchmark}/K{variant.k}"
     return inputs
 
 
@@ -222,12 +151,11 @@ def get_eval_param(name):
     return f
 
 
-def get_episode_options(wildcards, input):
-    """ALFWorld episodes: the games folder and the step cap (nothing for MATH)."""
+def get_max_steps(wildcards):
+    """ALFWorld episodes' step cap (no value for MATH)."""
     if wildcards.benchmark != "alfworld":
-        return ""
-    steps = config["evaluate"]["alfworld"]["max_steps"]
-    return f"--games {input.games} --max-steps {steps}"
+        return []
+    return [config["evaluate"]["alfworld"]["max_steps"]]
 
 
 def get_seeds(wildcards=None):
@@ -261,10 +189,6 @@ def get_final_outputs():
 COMPRESS_BENCHMARKS = ("math",)
 
 
-def is_compressed(variant):
-    return re.fullmatch(r"compressed_\d+", variant) is not None
-
-
 def get_compress_benchmarks():
     return [b for b in config["benchmarks"] if b in COMPRESS_BENCHMARKS]
 
@@ -284,16 +208,6 @@ def get_compress_input(wildcards):
         "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
         "latents": get_latents(wildcards),
     }
-
-
-def get_student_dir(wildcards):
-    """The student of a compressed_<K> evaluation variant."""
-    k = wildcards.variant.split("_")[1]
-    return f"results/{RUN}/compress/{wildcards.benchmark}/K{k}"
-
-
-def get_student_option(wildcards, input):
-    return f"--student {input.student}" if "student" in input.keys() else ""
 
 
 def get_compress_evaluations(wildcards):
@@ -335,20 +249,5 @@ def get_latency_variants(wildcards):
     """The untrained baselines are timed with the full message; students in their own job."""
     baselines = config["compress"]["baselines"]
     if wildcards.message != "full" or not baselines:
-        return ""
-    return f"--variants {','.join(baselines)}"
-
-
-def write_run_config():
-    """The merged, defaulted config of this run (as Nextstrain's rules/config.smk does)."""
-    path = f"results/{RUN}/run_config.yaml"
-    text = yaml.safe_dump(dict(config), sort_keys=True)
-    if os.path.exists(path) and open(path).read() == text:
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
-
-
-write_run_config()
+        return []
+    return [",".join(baselines)]

@@ -26,7 +26,7 @@ rule compress:
         mem_mb=8000,
         runtime=600,
     params:
-        latents=get_latents_options,
+        latents=lambda wildcards, input: repeat_option("--latents", input.latents),
         work="work/{run}/compress/{benchmark}/K{K}",
         epochs=lookup(dpath="compress/epochs", within=config),
         max_steps=lookup(dpath="compress/max_steps", within=config),
@@ -41,10 +41,8 @@ rule compress:
         kl_weight=lookup(dpath="compress/kl_weight", within=config),
         align_weight=lookup(dpath="compress/align_weight", within=config),
         temperature=lookup(dpath="compress/temperature", within=config),
-        checkpointing=lambda wildcards: (
-            "--gradient-checkpointing"
-            if config["compress"]["gradient_checkpointing"]
-            else "--no-gradient-checkpointing"
+        checkpointing=bool_flag(
+            "gradient-checkpointing", config["compress"]["gradient_checkpointing"]
         ),
         checkpoint_every=lookup(dpath="compress/checkpoint_every", within=config),
         seed=lookup(dpath="compress/seed", within=config),
@@ -94,16 +92,20 @@ rule latency:
         mem_mb=4000,
         runtime=60,
     params:
-        latents=get_latents_options,
-        student=get_student_option,
-        variants=get_latency_variants,
+        latents=lambda wildcards, input: repeat_option("--latents", input.latents),
+        student=lambda wildcards, input: repeat_option(
+            "--student", input.get("student", [])
+        ),
+        variants=lambda wildcards: repeat_option(
+            "--variants", get_latency_variants(wildcards)
+        ),
         tasks=lookup(dpath="compress/latency/tasks", within=config),
         repeats=lookup(dpath="compress/latency/repeats", within=config),
         warmup=lookup(dpath="compress/latency/warmup", within=config),
         seed=lookup(dpath="compress/seed", within=config),
     shell:
         r"""
-        interlat --threads {threads} bench latency \
+        interlat --threads {threads} latency \
             --sender {input.sender:q} \
             --receiver {input.receiver:q} \
             {params.student} \

@@ -22,10 +22,8 @@ rule convert:
         mem_mb=4000,
         runtime=30,
     params:
-        latents=get_latents_options,
-        strict=lambda wildcards: (
-            "--strict" if config["convert"]["strict"] else "--no-strict"
-        ),
+        latents=lambda wildcards, input: repeat_option("--latents", input.latents),
+        strict=bool_flag("strict", config["convert"]["strict"]),
     shell:
         r"""
         interlat convert \

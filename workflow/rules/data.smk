@@ -20,13 +20,13 @@ rule data:
         mem_mb=2000,
         runtime=60,
     params:
-        source=lambda wildcards: config["data"][wildcards.benchmark]["source"],
-        dataset_id=lambda wildcards: config["data"][wildcards.benchmark]["dataset_id"],
+        source=lookup(dpath="data/{benchmark}/source", within=config),
+        dataset_id=lookup(dpath="data/{benchmark}/dataset_id", within=config),
         subjects=lambda wildcards: ",".join(get_subjects(wildcards)),
-        n_train=lambda wildcards: config["data"][wildcards.benchmark]["n_train"],
-        n_test=lambda wildcards: config["data"][wildcards.benchmark]["n_test"],
-        max_test=lambda wildcards: config["data"][wildcards.benchmark]["max_test"],
-        seed=lambda wildcards: config["data"][wildcards.benchmark]["seed"],
+        n_train=lookup(dpath="data/{benchmark}/n_train", within=config),
+        n_test=lookup(dpath="data/{benchmark}/n_test", within=config),
+        max_test=lookup(dpath="data/{benchmark}/max_test", within=config),
+        seed=lookup(dpath="data/{benchmark}/seed", within=config),
     shell:
         r"""
         interlat data \

@@ -25,10 +25,15 @@ rule evaluate:
         mem_mb=4000,
         runtime=240,
     params:
-        latents=get_latents_options,
-        student=get_student_option,
+        latents=lambda wildcards, input: repeat_option("--latents", input.latents),
+        student=lambda wildcards, input: repeat_option(
+            "--student", input.get("student", [])
+        ),
         work="work/{run}/evaluate/{benchmark}/{variant}",
-        episodes=get_episode_options,
+        games=lambda wildcards, input: repeat_option("--games", input.get("games", [])),
+        max_steps=lambda wildcards: repeat_option(
+            "--max-steps", get_max_steps(wildcards)
+        ),
         seeds=get_seeds,
         temperature=get_eval_param("temperature"),
         max_new_tokens=get_eval_param("max_new_tokens"),
@@ -41,7 +46,8 @@ rule evaluate:
             --conversations {input.conversations:q}/test.jsonl \
             {params.latents} \
             {params.student} \
-            {params.episodes} \
+            {params.games} \
+            {params.max_steps} \
             --variant {wildcards.variant} \
             --seeds {params.seeds} \
             --temperature {params.temperature} \

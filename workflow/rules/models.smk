@@ -20,7 +20,7 @@ rule tokenizer:
         mem_mb=2000,
         runtime=10,
     params:
-        data=get_data_options,
+        data=lambda wildcards, input: repeat_option("--data", input.data),
     shell:
         r"""
         interlat tokenizer \
@@ -48,20 +48,28 @@ rule models:
         mem_mb=4000,
         runtime=120,
     params:
-        hf=get_hf_option,
-        tokenizer=get_tokenizer_option,
-        pretrain_data=get_pretrain_data_option,
-        arch=get_model_param("arch"),
-        hidden_size=get_model_param("hidden_size"),
-        layers=get_model_param("layers"),
-        heads=get_model_param("heads"),
-        kv_heads=get_model_param("kv_heads"),
-        intermediate_size=get_model_param("intermediate_size"),
-        max_positions=get_model_param("max_positions"),
-        pretrain_steps=get_model_param("pretrain_steps"),
-        batch_size=get_model_param("batch_size"),
-        lr=get_model_param("lr"),
-        seed=get_model_param("seed"),
+        hf=lambda wildcards: repeat_option(
+            "--hf-id", config["models"][wildcards.model]["hf_id"]
+        ),
+        tokenizer=lambda wildcards, input: repeat_option(
+            "--tokenizer", input.get("tokenizer", [])
+        ),
+        pretrain_data=lambda wildcards, input: repeat_option(
+            "--pretrain-data", input.get("data", [])
+        ),
+        arch=lookup(dpath="models/{model}/arch", within=config),
+        hidden_size=lookup(dpath="models/{model}/hidden_size", within=config),
+        layers=lookup(dpath="models/{model}/layers", within=config),
+        heads=lookup(dpath="models/{model}/heads", within=config),
+        kv_heads=lookup(dpath="models/{model}/kv_heads", within=config),
+        intermediate_size=lookup(
+            dpath="models/{model}/intermediate_size", within=config
+        ),
+        max_positions=lookup(dpath="models/{model}/max_positions", within=config),
+        pretrain_steps=lookup(dpath="models/{model}/pretrain_steps", within=config),
+        batch_size=lookup(dpath="models/{model}/batch_size", within=config),
+        lr=lookup(dpath="models/{model}/lr", within=config),
+        seed=lookup(dpath="models/{model}/seed", within=config),
     shell:
         r"""
         interlat --threads {threads} models \

@@ -30,18 +30,16 @@ rule tables:
         mem_mb=2000,
         runtime=10,
     params:
-        evaluations=lambda wildcards, input: " ".join(
-            f"--evaluations {p}" for p in input.evaluations
+        evaluations=lambda wildcards, input: repeat_option(
+            "--evaluations", input.evaluations
         ),
-        train_logs=lambda wildcards, input: " ".join(
-            f"--train-logs {p}" for p in input.train_logs
+        train_logs=lambda wildcards, input: repeat_option(
+            "--train-logs", input.train_logs
         ),
-        compress_evaluations=lambda wildcards, input: " ".join(
-            f"--compress-evaluations {p}" for p in input.compress_evaluations
+        compress_evaluations=lambda wildcards, input: repeat_option(
+            "--compress-evaluations", input.compress_evaluations
         ),
-        latency=lambda wildcards, input: " ".join(
-            f"--latency {p}" for p in input.latency
-        ),
+        latency=lambda wildcards, input: repeat_option("--latency", input.latency),
     shell:
         r"""
         interlat tables \

@@ -24,7 +24,9 @@ rule train:
     params:
         launcher=get_launcher,
         mode=get_train_mode,
-        latents=get_latents_options,
+        latents=lambda wildcards, input: repeat_option(
+            "--latents", input.get("latents", [])
+        ),
         work="work/{run}/train/{benchmark}/{receiver}",
         steps=get_train_param("steps"),
         batch_size=get_train_param("batch_size"),
@@ -34,17 +36,13 @@ rule train:
         max_grad_norm=lookup(dpath="train/max_grad_norm", within=config),
         prepended_length=lookup(dpath="train/prepended_length", within=config),
         margin=lookup(dpath="train/margin", within=config),
-        contrast=lambda wildcards: (
-            "--contrast" if config["train"]["contrast"] else "--no-contrast"
-        ),
+        contrast=bool_flag("contrast", config["train"]["contrast"]),
         curriculum=lookup(dpath="train/curriculum", within=config),
         ramp_start=lookup(dpath="train/ramp_start", within=config),
         engine=lookup(dpath="train/engine", within=config),
         deepspeed_config=lookup(dpath="train/deepspeed_config", within=config),
-        checkpointing=lambda wildcards: (
-            "--gradient-checkpointing"
-            if config["train"]["gradient_checkpointing"]
-            else "--no-gradient-checkpointing"
+        checkpointing=bool_flag(
+            "gradient-checkpointing", config["train"]["gradient_checkpointing"]
         ),
         checkpoint_every=lookup(dpath="train/checkpoint_every", within=config),
         seed=lookup(dpath="train/seed", within=config),

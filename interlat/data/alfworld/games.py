@@ -35,8 +35,6 @@ log = logging.getLogger(__name__)
 TASK_TYPES = scenes.TASK_TYPES
 SPLITS = ("train", "valid_seen", "valid_unseen")
 DATA_FOLDER = "json_2.1.1"
-#: The embedded default (config/config.yaml): 10 train and 2 + 2 validation games per type.
-DEFAULT_COUNTS = {"n_train": 60, "n_valid_seen": 12, "n_valid_unseen": 12}
 MAX_ATTEMPTS = 100
 _GOAL = re.compile(r"Your task is to: (.*?)\.\"")
 

@@ -125,7 +125,9 @@ def test_expert_trajectory_alternates_thought_action_and_observation():
     from interlat.data.alfworld.expert import expert_record, parse_action
     from interlat.data.alfworld.games import load_games
 
-    for game in load_games(FIXTURE, "valid_seen"):  # stored expert, then live expert
+    games = load_games(FIXTURE, "valid_seen")
+    assert len(games) >= 2, games
+    for game in games:  # stored expert, then live expert
         rec = expert_record(game)
         turns = rec["turns"]
         assert [t["from"] for t in turns] == ["gpt", "human"] * (len(turns) // 2) + ["gpt"]
@@ -234,7 +236,9 @@ def test_generated_games_play_to_won(generated):
     out, _ = generated
     cap = 15
     for split in ("train", "valid_seen", "valid_unseen"):
-        for game in load_games(out, split):
+        games = load_games(out, split)
+        assert games, split
+        for game in games:
             for actions in (game.walkthrough, game.expert_actions):
                 assert actions and len(actions) <= cap
                 assert play_commands(make_env(), list(actions), game.path)[1], game.path
