@@ -33,13 +33,45 @@ FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 BENCHMARK = click.Choice(["math", "alfworld"])
 
 
+class _NotPrintedYet(logging.Filter):
+    """Drop records a library's own stderr handler has printed already.
+
+    huggingface_hub (set up by transformers) gives its logger a stderr handler and lets records
+    propagate too, so under a root handler each of its lines came out twice.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        logger = logging.getLogger(record.name)
+        while logger is not None and logger is not logging.root:
+            if any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+                   and record.levelno >= h.level for h in logger.handlers):
+                return False
+            if not logger.propagate:
+                break
+            logger = logger.parent
+        return True
+
+
+def setup_logging(level: int) -> None:
+    """One stderr handler on the root logger (none added if the root has one: pytest, a caller),
+    printing each record once."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    handler.addFilter(_NotPrintedYet())
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
 @click.group(context_settings=HELP)
 @click.version_option(package_name="interlat", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch (default: torch's choice).")
 def main(verbose: bool, threads: int | None) -> None:
     """Interlat: latent-space communication between LLM agents (arXiv 2511.09149)."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    setup_logging(logging.DEBUG if verbose else logging.INFO)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if threads:
         import torch
@@ -122,6 +154,12 @@ def models(arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermedi
                  --pretrain-data results/default/data/math --pretrain-data results/default/data/alfworld \\
                  --pretrain-steps 1500 --out results/default/models/sender
     """
+    from interlat.errors import InterlatError
+
+    if not hf_id and heads % kv_heads:  # the pipeline's config check (workflow/rules/config.smk) says the same
+        raise InterlatError(f"--heads: {heads} is not a multiple of --kv-heads {kv_heads}")
+    if not hf_id and hidden_size % heads:
+        raise InterlatError(f"--hidden-size: {hidden_size} is not a multiple of --heads {heads}")
     from interlat.models import run_models
 
     summary = run_models(arch=arch, tok_dir=tok_dir, hf_id=hf_id, hidden_size=hidden_size, layers=layers, heads=heads,

@@ -6,8 +6,10 @@ h_t is the final-norm output at the position from which token t was sampled, so 
 from the last prompt position). Each finished batch is written as one Parquet part into a
 work folder outside Snakemake's outputs, so a killed run resumes without redoing finished
 batches; at the end rank 0 hard-links (or copies) the parts into the output folder with a
-manifest, which appears whole or not at all. `INTERLAT_FAIL_RANK` is a fault-injection hook
-for tests (see `FAIL_RANK_ENV`).
+manifest, which appears whole or not at all. On SIGTERM (a SLURM time limit) each rank stops
+after the batch it is collecting, the ranks agree, and the job exits 143 without publishing
+(`interlat.runtime.Stopped`); the rerun collects only the missing batches.
+`INTERLAT_FAIL_RANK` is a fault-injection hook for tests (see `FAIL_RANK_ENV`).
 
 The work folder is stamped with the settings and the sender's file contents
 (`interlat.workdir.open_state`); parts made with other settings (a changed seed, batch size,
@@ -28,10 +30,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from interlat import shards
+from interlat import runtime, shards
 from interlat.atomic import atomic_dir, write_json
 from interlat.errors import InterlatError
 from interlat.model.decode import Sampling, decode
+from interlat.text.batching import left_padded_prompts
 from interlat.text.chat import render_ids
 from interlat.text.prompts import planner_messages
 from interlat.workdir import open_state
@@ -65,19 +68,6 @@ def make_batches(tasks: list[dict], batch_size: int) -> list[list[dict]]:
     """Fixed batches over tasks sorted by task_id (the same whatever the rank count)."""
     tasks = sorted(tasks, key=lambda t: t["task_id"])
     return [tasks[i : i + batch_size] for i in range(0, len(tasks), batch_size)]
-
-
-def left_padded_prompts(
-    tokenizer, prompts: list[list[int]], device
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-pad token rows: (ids [B, S], mask [B, S])."""
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p) :] = torch.tensor(p)
-        mask[i, width - len(p) :] = 1
-    return ids.to(device), mask.to(device)
 
 
 def collect_batch(
@@ -190,7 +180,7 @@ def collect(
     log.info(
         "rank %d/%d: %d batches, %d already done", rank, world, len(mine), len(mine) - len(todo)
     )
-    n_tokens = n_empty = 0
+    n_tokens = n_empty = n_done = 0
     start = time.perf_counter()
     with tqdm(total=len(todo), desc=f"collect r{rank}", mininterval=2.0) as bar:
         for i, batch in todo:
@@ -216,11 +206,15 @@ def collect(
                 raise RuntimeError(f"rank {rank}: failure injected by {FAIL_RANK_ENV} (tests)")
             n_tokens += sum(m.n_tokens for m in kept)
             n_empty += len(empty)
+            n_done += 1
             bar.update(1)
             bar.set_postfix(tok_s=f"{n_tokens / (time.perf_counter() - start):.0f}")
+            if runtime.stop_requested():  # SIGTERM: this rank stops; the ranks agree in run_collect
+                break
     return {
         "batches": len(mine),
         "resumed": len(mine) - len(todo),
+        "done": len(mine) - len(todo) + n_done,
         "tokens": n_tokens,
         "empty": n_empty,
     }
@@ -273,11 +267,9 @@ def publish(
 def run_collect(*, sender: Path, sender_id: str | None, data_dir: Path, benchmark: str, subject: str,
                 cfg: Sampling, batch_size: int, seed: int, dtype: str, work_dir: Path, out: Path) -> str:
     """The collect stage: one subject's tasks, split across torchrun's ranks; rank 0 publishes the shards."""
-    from transformers import AutoModelForCausalLM
-
-    from interlat import runtime
     from interlat.data import load_tasks
     from interlat.data.math.records import SUBJECT_CONFIGS
+    from interlat.model.folders import load_lm
     from interlat.text.tokenizer import load_tokenizer
 
     name = SUBJECT_CONFIGS.get(subject, subject)
@@ -290,10 +282,14 @@ def run_collect(*, sender: Path, sender_id: str | None, data_dir: Path, benchmar
     tok = load_tokenizer(sender)
     if not tok.chat_template:
         raise InterlatError(f"{sender}: field \"chat_template\": the sender's tokenizer has none")
-    model = AutoModelForCausalLM.from_pretrained(sender, dtype=runtime.compute_dtype(device)).to(device).eval()
+    model = load_lm(sender, runtime.compute_dtype(device), "sender model").to(device).eval()
     sid = sender_id or sender.name
-    stats = collect(model, tok, tasks, benchmark=benchmark, sender_path=str(sender), sender_id=sid, cfg=cfg,
-                    batch_size=batch_size, seed=seed, dtype=dtype, work_dir=work_dir, out_dir=out)
+    with runtime.sigterm_stops():  # SIGTERM: stop after the batch being collected (its part is kept), exit 143
+        stats = collect(model, tok, tasks, benchmark=benchmark, sender_path=str(sender), sender_id=sid, cfg=cfg,
+                        batch_size=batch_size, seed=seed, dtype=dtype, work_dir=work_dir, out_dir=out)
+        if runtime.stop_requested(world):  # agreed by every rank, once each has left its loop
+            runtime.destroy_process_group(world)
+            raise runtime.Stopped(f"batch {stats['done']} of {stats['batches']} (rank {rank})", work_dir)
     runtime.barrier(world)
     if rank == 0:
         n_batches = len(make_batches(tasks, batch_size))

@@ -223,6 +223,57 @@ def alfworld_markdown(table: pl.DataFrame, types: pl.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: the columns the tables read from evaluation records, per benchmark (a subset of each
+#: `RECORD_SCHEMA` in interlat.evaluate.math / interlat.evaluate.alfworld)
+RECORD_COLUMNS = {
+    "math": {"task_id": pl.String, "variant": pl.String, "seed": pl.Int64, "subject": pl.String,
+             "level": pl.Int64, "correct": pl.Boolean, "message_rows": pl.Int64},
+    "alfworld": {"task_id": pl.String, "variant": pl.String, "seed": pl.Int64, "split": pl.String,
+                 "task_type": pl.String, "won": pl.Boolean, "steps": pl.Int64},
+}
+
+
+def _type_ok(actual: pl.DataType, expected: pl.DataType) -> bool:
+    if expected == pl.Int64:
+        return actual.is_integer()
+    return actual == expected
+
+
+def read_records(path) -> pl.DataFrame:
+    """One `interlat evaluate` Parquet file, checked: readable, evaluation records (not a shard
+    part or other table), at least one row, the columns the tables read with their types.
+    Anything else is one line naming the file."""
+    import pyarrow as pa
+
+    from interlat.errors import InterlatError
+
+    def why(e: Exception) -> str:
+        return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+    try:
+        schema = pl.read_parquet_schema(path)
+    except (OSError, pl.exceptions.PolarsError, pa.ArrowException) as e:
+        raise InterlatError(f"{path}: not a readable Parquet file ({why(e)})") from None
+    if "hidden_state" in schema:
+        raise InterlatError(f"{path}: a shard part (latent messages), expected the records of `interlat evaluate`")
+    benchmark = "alfworld" if {"won", "steps"} & set(schema) else "math"
+    if benchmark == "math" and "correct" not in schema:
+        raise InterlatError(f"{path}: not evaluation records (no \"correct\" or \"won\" column; columns: "
+                            f"{', '.join(schema) or 'none'})")
+    for name, dtype in RECORD_COLUMNS[benchmark].items():
+        if name not in schema:
+            raise InterlatError(f'{path}: column "{name}": missing ({benchmark} evaluation records)')
+        if not _type_ok(schema[name], dtype):
+            raise InterlatError(f'{path}: column "{name}": {schema[name]}, expected {dtype}')
+    try:
+        df = pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError, pa.ArrowException) as e:
+        raise InterlatError(f"{path}: unreadable ({why(e)})") from None
+    if df.height == 0:
+        raise InterlatError(f"{path}: no evaluation records (0 rows)")
+    return df
+
+
 def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -> str:
     """The tables stage: Tables 1-3 (CSV + Markdown) and plots from the per-example records in `out`."""
     from interlat import plots
@@ -230,8 +281,9 @@ def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -
 
     frames: dict[str, list] = {}
     for p in evaluations:
-        df = pl.read_parquet(p)
+        df = read_records(p)
         frames.setdefault(benchmark_of(df), []).append(df)
+    compressed = [read_records(p) for p in compress_evaluations]  # all records checked before anything is written
     logs = {f"{p.parent.name}/{p.stem}": pl.read_csv(p) for p in train_logs}
     shown = []
     with atomic_dir(out) as tmp:
@@ -256,7 +308,7 @@ def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -
             plots.training_plot(logs, tmp / "training.png")
         if compress_evaluations:
             lat = pl.concat([pl.read_csv(p) for p in latency], how="diagonal_relaxed") if latency else None
-            t3 = compression_table(pl.concat([pl.read_parquet(p) for p in compress_evaluations]), lat)
+            t3 = compression_table(pl.concat(compressed), lat)
             t3.write_csv(tmp / "table3_compression.csv", float_precision=4)
             shown.append(compression_markdown(t3))
             (tmp / "table3_compression.md").write_text(shown[-1])

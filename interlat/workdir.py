@@ -133,14 +133,19 @@ def chunk_path(work_dir: Path, seed: int, start: int) -> Path:
 def run_chunks(work_dir: Path, chunks: list[tuple[int, int]], run_chunk: Callable[[int, int], pl.DataFrame],
                out_path: Path, desc: str = "chunks") -> pl.DataFrame:
     """Run `run_chunk(seed, start)` for every chunk without a finished file (each written
-    atomically as it finishes), then merge all chunks into `out_path`."""
-    for seed, start in tqdm(chunks, desc=desc, mininterval=2.0):
-        part = chunk_path(work_dir, seed, start)
-        if part.exists():
-            continue
-        frame = run_chunk(seed, start)
-        with atomic_path(part) as tmp:
-            frame.write_parquet(tmp)
+    atomically as it finishes), then merge all chunks into `out_path`. On SIGTERM it stops after
+    the chunk being run and raises `interlat.runtime.Stopped` (exit 143, no `out_path`)."""
+    from interlat import runtime
+
+    with runtime.sigterm_stops():
+        for k, (seed, start) in enumerate(tqdm(chunks, desc=desc, mininterval=2.0)):
+            part = chunk_path(work_dir, seed, start)
+            if not part.exists():
+                frame = run_chunk(seed, start)
+                with atomic_path(part) as tmp:
+                    frame.write_parquet(tmp)
+            if runtime.stop_requested() and k + 1 < len(chunks):
+                raise runtime.Stopped(f"chunk {k + 1} of {len(chunks)}", work_dir)
     return merge_chunks(work_dir, chunks, out_path)
 
 

@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -33,6 +34,23 @@ def run_cli(*args: str, expect: int = 0):
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=expect != 0)
     assert result.exit_code == expect, (result.output, result.exception)
     return result
+
+
+def assert_clean_error(result, *needles: str) -> str:
+    """The one `Error: ...` line ending a failed command's output (progress bars may come
+    before it), holding every needle; no traceback anywhere. Returns the line."""
+    assert "Traceback" not in result.output, result.output
+    lines = [x for x in result.output.strip().splitlines() if x.strip()]
+    errors = [x for x in lines if x.startswith("Error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.output
+    for n in needles:
+        assert n in errors[0], (n, errors[0])
+    return errors[0]
+
+
+def nothing_written(out: Path) -> bool:
+    """Neither `out` nor a dot-prefixed temporary sibling of it exists."""
+    return not out.exists() and not list(out.parent.glob(f".{out.name}*"))
 
 
 def copy_repo(dest: Path) -> Path:
@@ -101,3 +119,19 @@ def replay_policy(plans: dict[str, Sequence[str]], latency_s: float = 0.0):
         return outs
 
     return policy
+
+
+def signal_when(cmd: Sequence[str], marker: Path, sig: int = signal.SIGTERM, *, env: dict | None = None,
+                timeout: float = 300) -> tuple[int, str]:
+    """Run `cmd`, send it `sig` once `marker` exists (e.g. the first checkpoint), and wait for it
+    to end: (exit status, stderr). Fails if the run ends before `marker` appears."""
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + timeout
+    while not marker.exists():
+        if p.poll() is not None or time.time() > deadline:
+            p.kill()
+            raise AssertionError(f"{marker} never appeared before the run ended: {p.communicate()[1][-3000:]}")
+        time.sleep(0.1)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=timeout)
+    return p.returncode, err

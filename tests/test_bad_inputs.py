@@ -14,20 +14,7 @@ import pytest
 
 from interlat import shards
 from interlat.errors import InterlatError
-from tests.helpers import run_cli
-
-
-def assert_clean_error(result, *needles: str) -> None:
-    lines = [x for x in result.output.strip().splitlines() if x.strip()]
-    assert lines, "no error message"
-    msg = lines[-1]
-    assert msg.startswith("Error:"), result.output
-    for n in needles:
-        assert n in msg, (n, msg)
-
-
-def nothing_written(out: Path) -> bool:
-    return not out.exists() and not list(out.parent.glob(f".{out.name}*"))
+from tests.helpers import assert_clean_error, nothing_written, run_cli
 
 
 def copy_latents(tiny, tmp_path) -> Path:
@@ -232,7 +219,7 @@ def test_benchmark_level_out_of_range(tmp_path):
     src.write_text('{"problem": "p", "solution": "\\\\boxed{1}", "type": "Algebra", "level": 9}\n')
     out = tmp_path / "out"
     r = run_cli("data", "--source", src, "--out", out, expect=2)
-    assert_clean_error(r, "row 0", "level")
+    assert_clean_error(r, "math.jsonl: row 1", "level")
     assert nothing_written(out)
 
 

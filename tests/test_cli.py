@@ -51,7 +51,7 @@ def test_bad_math_solution_is_one_line_exit_2_and_nothing_written(tmp_path):
     src.write_text('{"problem": "1+1?", "solution": "2", "type": "Algebra", "level": "Level 1"}\n')
     out = tmp_path / "out"
     r = run_cli("data", "--source", src, "--out", out, expect=2)
-    assert "field \"solution\": no \\boxed{} answer" in r.output and "row 0" in r.output
+    assert "field \"solution\": no \\boxed{} answer" in r.output and "math.jsonl: row 1:" in r.output
     assert len(r.output.strip().splitlines()) == 1
     assert not out.exists() and not list(tmp_path.glob(".out*"))
 

@@ -107,3 +107,24 @@ def test_out_of_range_values_exit_2_in_one_line(args, option):
     assert r.returncode == 2, r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("Error")]
     assert len(errors) == 1 and option in errors[0] and "Traceback" not in r.stderr
+
+
+def test_each_log_line_is_printed_once(tmp_path):
+    """A real command's stderr holds each log line once: ours, and a library's whose logger has its
+    own stderr handler and still propagates (huggingface_hub, set up by transformers)."""
+    code = (
+        "import logging, transformers, interlat.data\n"
+        "run = interlat.data.run_data\n"
+        "def run_data(*a, **k):\n"
+        "    logging.getLogger('huggingface_hub.file_download').warning('hub line')\n"
+        "    logging.getLogger('interlat.data').info('interlat line')\n"
+        "    return run(*a, **k)\n"
+        "interlat.data.run_data = run_data\n"
+        "from interlat.cli import main\n"
+        f"main(['data', '--n-train', '2', '--n-test', '1', '--subjects', 'algebra', '--out', {str(tmp_path / 'd')!r}], prog_name='interlat')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("hub line") == 1, r.stderr
+    assert r.stderr.count("interlat.data interlat line") == 1, r.stderr
+    assert r.stderr.count("3 records") == 1 and "Traceback" not in r.stderr

@@ -8,6 +8,7 @@ CPU kernels reduce in the same order everywhere and messages compare bit for bit
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -129,6 +130,31 @@ def test_killed_collection_resumes_to_the_same_messages(setup, reference, tmp_pa
         assert (work / name).stat().st_mtime_ns == mtime
     index = shards.read_index(out)
     assert index["task_id"].n_unique() == index.height  # no duplicates
+    assert_same(messages(out), reference)
+
+
+@pytest.mark.slow
+def test_sigterm_keeps_finished_parts_exits_143_and_the_rerun_completes(setup, reference, tmp_path):
+    """SIGTERM after the first part: the batch being collected is finished and kept, one line,
+    exit 143, nothing published; the rerun collects only the rest, equal to an uninterrupted run."""
+    work, out = tmp_path / "work", tmp_path / "out"
+    proc = subprocess.Popen([str(BIN / "interlat"), *args(setup, work, out)], env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(work.glob("part-*.parquet")) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no part appeared"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate()
+    assert proc.returncode == 143, f"finished before it could be stopped: {err[-2000:]}"
+    said = re.findall(r"caught SIGTERM: state saved at batch (\d+) of \d+ \(rank 0\) in (\S+); rerun to resume", err)
+    assert len(said) == 1 and said[0][1] == str(work), err[-3000:]
+    assert not out.exists()
+    parts = list(work.glob("part-*.parquet"))
+    assert len(parts) + len(list(work.glob("empty-*.json"))) >= int(said[0][0]) >= 1
+    resumed = interlat(setup, work, out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{said[0][0]} already done" in resumed.stderr
     assert_same(messages(out), reference)
 
 

@@ -69,3 +69,14 @@ def test_nothing_points_outside_the_repository():
         if name == "tests/test_docs.py":
             continue
         assert not outside.search(text), f"{name}: refers to a file outside the repository"
+
+
+def test_the_suite_runs_under_a_per_test_timeout():
+    """A hang fails fast: pytest-timeout is installed, and configured for every test."""
+    import tomllib
+
+    import pytest_timeout  # noqa: F401  (the plugin must be importable, i.e. installed by `make test`)
+
+    options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert 0 < int(options["timeout"]) <= 900
+    assert options["timeout_method"] == "signal"

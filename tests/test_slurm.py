@@ -4,10 +4,18 @@ tests/cluster/slurm.py starts munged, slurmctld and slurmd (SLURM 22.05 from Deb
 every job below goes through a real `sbatch` and runs under slurmd. First a tiny
 self-contained workflow, then (once the workflow exists) the test-config pipeline
 through profiles/slurm + profiles/test-slurm with the image (stand-in apptainer, see
-tests/test_containers.py), compared file by file with the local run.
+tests/test_containers.py), compared file by file with the local run. Last, a training job
+killed at its real SLURM time limit and resumed by the retry.
 """
 
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
+from safetensors.torch import load_file
 
 from tests.cluster import images, pipeline, slurm
 from tests.cluster.images import ImageUnavailable
@@ -137,3 +145,68 @@ def test_pipeline_through_slurm_matches_local_run(cluster, tmp_path_factory):
         f"\nSLURM run: {len(submitted)} jobs in {run.seconds} s "
         f"(local run of the same image: {local.seconds} s)"
     )
+
+
+def _train_argv(tiny, out: Path, steps: int) -> list[str]:
+    interlat = Path(sys.executable).parent / "interlat"
+    return [
+        str(interlat), "--threads", "1", "train", "--base", str(tiny["receiver"]),
+        "--conversations", str(tiny["convert"] / "train.jsonl"), "--latents", str(tiny["latents"]),
+        "--steps", str(steps), "--batch-size", "2", "--lr", "3e-3", "--checkpoint-every", "50",
+        "--work-dir", str(out / "work"), "--log-csv", str(out / "log.csv"), "--out", str(out / "ckpt"),
+    ]  # fmt: skip
+
+
+def _steps_lasting(tiny, tmp: Path, seconds: float) -> int:
+    """Training steps that take about `seconds` here (timed: 10 and 60 steps, startup cancels)."""
+    took = []
+    for n in (10, 60):
+        start = time.perf_counter()
+        subprocess.run(_train_argv(tiny, tmp / f"calib{n}", n), check=True, capture_output=True)
+        took.append(time.perf_counter() - start)
+    per_step = max((took[1] - took[0]) / 50, 1e-3)
+    return int(seconds / per_step) + 1
+
+
+def _wait_job(cluster, job_id: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = cluster.show_job(job_id).get("JobState", "")
+        if state not in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", ""):
+            return state
+        time.sleep(2)
+    raise AssertionError(f"job {job_id} still {state} after {timeout:.0f} s\n{cluster.log_tail()}")
+
+
+def test_train_job_killed_at_its_time_limit_resumes_on_retry(cluster, tiny, tmp_path):
+    """`sbatch --time=1` (SLURM's shortest limit) on a training run of ~2.5 min: at the limit SLURM
+    sends SIGTERM (SIGKILL only KillWait later); the job saves its state at the end of the step,
+    says so in one line and ends TIMEOUT without a receiver. The retry (the same job submitted
+    again, as Snakemake's `retries:` does) logs `resumed from step N` and ends with the weights
+    of an uninterrupted run."""
+    steps = _steps_lasting(tiny, tmp_path, 150)  # well past the kill (60-90 s after the start)
+    run, ref = tmp_path / "run", tmp_path / "ref"
+    script = tmp_path / "train.sh"
+    script.write_text("#!/bin/bash\nexec " + " ".join(_train_argv(tiny, run, steps)) + "\n")
+    argv = ["sbatch", "--parsable", "--partition=debug", "--cpus-per-task=1", "--mem=1000",
+            f"--chdir={tmp_path}", str(script)]
+    first = cluster.run(*argv, "--time=1", f"--output={tmp_path}/first.log").stdout.strip()
+    with open(tmp_path / "reference.log", "w") as log:  # uninterrupted, alongside the job
+        reference = subprocess.Popen(_train_argv(tiny, ref, steps), stdout=log, stderr=subprocess.STDOUT)
+    state = _wait_job(cluster, first, 600)
+    first_log = (tmp_path / "first.log").read_text()
+    assert state == "TIMEOUT", (state, first_log[-3000:])
+    said = re.findall(r"caught SIGTERM: state saved at step (\d+) in (\S+); rerun to resume", first_log)
+    assert len(said) == 1 and said[0][1] == str(run / "work"), first_log[-3000:]
+    step = int(said[0][0])
+    assert 0 < step < steps and not (run / "ckpt").exists()
+
+    retry = cluster.run(*argv, "--time=10", f"--output={tmp_path}/retry.log").stdout.strip()
+    assert _wait_job(cluster, retry, 600) == "COMPLETED", (tmp_path / "retry.log").read_text()[-3000:]
+    assert f"resumed from step {step} " in (tmp_path / "retry.log").read_text()
+    assert reference.wait(timeout=600) == 0, (tmp_path / "reference.log").read_text()[-3000:]
+    for name in ("model.safetensors", "adapter.safetensors"):
+        a, b = load_file(ref / "ckpt" / name), load_file(run / "ckpt" / name)
+        worst = max((a[k] - b[k]).abs().max().item() for k in a)
+        assert worst <= 1e-6, (name, worst)
+    print(f"\n{steps} steps; killed at the time limit after step {step}, resumed by the retry")

@@ -108,3 +108,31 @@ def test_a_failing_chunk_leaves_no_file(tmp_path):
     with pytest.raises(RuntimeError):
         run_chunks(tmp_path, [(0, 0)], boom, tmp_path / "x.parquet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_stops_after_the_running_chunk_and_the_rerun_finishes(tmp_path):
+    """SIGTERM during chunk 2 of 4: that chunk is kept, `Stopped` (exit 143, one line) and no
+    output; the default SIGTERM action is back afterwards; the rerun runs chunks 3 and 4 only."""
+    import signal
+
+    from interlat.runtime import Stopped
+
+    chunks, ran = [(0, 0), (0, 2), (0, 4), (0, 6)], []
+
+    def run_chunk(seed, start):
+        ran.append(start)
+        if start == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # as SLURM's time limit would
+        return pl.DataFrame({"task_id": [f"t{start}"], "seed": [seed]})
+
+    out = tmp_path / "x.parquet"
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Stopped) as e:
+        run_chunks(tmp_path, chunks, run_chunk, out)
+    assert e.value.exit_code == 143
+    assert e.value.format_message() == f"caught SIGTERM: state saved at chunk 2 of 4 in {tmp_path}; rerun to resume"
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0-000000.parquet", "seed0-000002.parquet"]
+    ran.clear()
+    df = run_chunks(tmp_path, chunks, lambda s, i: run_chunk(s, i) if i != 2 else None, out)
+    assert ran == [4, 6] and df["task_id"].to_list() == ["t0", "t2", "t4", "t6"]

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers import AutoModelForCausalLM
 
 from interlat.compress.student import Student
 from interlat.errors import InterlatError
+from interlat.model.folders import check_student_dir, load_lm
 from interlat.text.prompts import STUDENT_PREFIX
 from interlat.text.tokenizer import load_tokenizer
 
@@ -43,24 +43,11 @@ def save_student(student: Student, tokenizer, path: str | Path, K: int, extra: d
 def load_student(path: str | Path, device: str = "cpu") -> tuple[Student, object]:
     """(student in eval mode, tokenizer) from a checkpoint folder; `student.K` is its trained K."""
     path = Path(path)
-    if not path.is_dir():
-        raise InterlatError(f"{path}: no such student checkpoint folder")
-    missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME, "config.json") if not (path / n).is_file()]
-    if not any((path / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json")):
-        missing.append("model.safetensors")
-    if missing:
-        raise InterlatError(f"{path}: file \"{missing[0]}\": missing (not a student checkpoint; also missing: {missing[1:]})")
-    try:
-        cfg = json.loads((path / CONFIG_NAME).read_text())
-    except json.JSONDecodeError as e:
-        raise InterlatError(f"{path / CONFIG_NAME}: line {e.lineno}: not valid JSON") from None
-    for key in ("K", "hidden_size", "out_dim"):
-        if not isinstance(cfg.get(key), int):
-            raise InterlatError(f"{path / CONFIG_NAME}: field \"{key}\": missing or not an integer")
+    cfg = check_student_dir(path)  # one line naming a missing, truncated or malformed file (and key)
     if cfg.get("prefix", STUDENT_PREFIX) != STUDENT_PREFIX:
         raise InterlatError(f"{path / CONFIG_NAME}: field \"prefix\": {cfg['prefix']!r}, expected {STUDENT_PREFIX!r}")
     tokenizer = load_tokenizer(path)
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    lm = load_lm(path, torch.float32, "student checkpoint")
     student = Student(lm, cfg["out_dim"])
     state = load_file(path / WEIGHTS_NAME)
     own = bridge_state(student)

@@ -12,8 +12,8 @@ import random
 
 import torch
 
-from interlat.collect import left_padded_prompts
 from interlat.errors import InterlatError
+from interlat.text.batching import left_padded_prompts
 from interlat.text.chat import render_ids
 from interlat.text.prompts import MARKER, STUDENT_PREFIX, receiver_first_turn
 from interlat.train.samples import Sample, collate

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from interlat import runtime
 from interlat.atomic import atomic_dir
 from interlat.compress.checkpoint import save_student
 from interlat.compress.data import make_batch
@@ -145,8 +146,7 @@ class CompressTrainer(TrainLoop):
             self.rows.append(row)
             if self.step % 10 == 0 or self.step == self.total:
                 log.info("step %d/%d loss %.4f ce %.4f eval %.4f", self.step, self.total, row["loss"], row["ce"], row["eval_loss"])
-            if self.step % cfg.checkpoint_every == 0 and self.step < self.total:
-                self.save_state()
+            self.checkpoint_or_stop(cfg.checkpoint_every, self.total)
         if self.bad_evals >= cfg.patience:
             log.info("early stop at step %d (best %.4f at step %d)", self.step, self.best_loss, self.best_step)
 
@@ -218,12 +218,11 @@ def check_shared_tokenizer(student_dir: Path, tokenizer) -> None:
 
 def run_compression(cfg: CompressConfig, *, teacher_dir, student_dir, conversations, latents, work_dir, out) -> dict:
     """Load the teacher, data and student; train; write the best student to `out`. Returns a summary."""
-    from transformers import AutoModelForCausalLM
-
     from interlat import load_receiver, shards
     from interlat.compress.data import split
     from interlat.compress.student import Student
-    from interlat.conversations import read_conversations
+    from interlat.conversations import check_messages, read_conversations
+    from interlat.model.folders import load_lm
     from interlat.train.samples import build_samples
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -231,17 +230,20 @@ def run_compression(cfg: CompressConfig, *, teacher_dir, student_dir, conversati
     check_shared_tokenizer(student_dir, tok)
     dim = teacher.adapter.sender_dim
     messages = shards.load_messages_of(latents, hidden_size=dim, reader="the teacher's adapter")
-    samples = build_samples(read_conversations(conversations), messages, tok, "interlat", str(conversations), teacher.prepended_length)
+    rows = read_conversations(conversations)
+    check_messages(rows, messages, conversations, latents)
+    samples = build_samples(rows, messages, tok, "interlat", str(conversations), teacher.prepended_length)
     train, held = split(samples, cfg.eval_fraction, cfg.seed)
     torch.manual_seed(cfg.seed)
-    lm = AutoModelForCausalLM.from_pretrained(student_dir, dtype=torch.float32)
+    lm = load_lm(student_dir, torch.float32, "student model")
     student = Student(lm, out_dim=dim).to(device)
     log.info("student %s: %d parameters; %d training / %d held-out tasks; K=%d",
              student_dir, sum(p.numel() for p in student.parameters()), len(train), len(held), cfg.K)
     inputs = {"teacher": teacher_dir, "student": student_dir, "conversations": conversations, "latents": list(latents)}
     trainer = CompressTrainer(cfg, student, teacher, tok, train, held, work_dir, inputs)
-    trainer.setup()
-    trainer.train()
+    with runtime.sigterm_stops():  # SIGTERM: save the state at the end of the step, exit 143
+        trainer.setup()
+        trainer.train()
     trainer.save_checkpoint(Path(out), {"teacher": str(teacher_dir), "student_init": str(student_dir)})
     trainer.cleanup()
     return {"steps": trainer.step, "best_step": trainer.best_step, "best_eval_loss": trainer.best_loss}

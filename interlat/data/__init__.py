@@ -3,12 +3,23 @@
 from pathlib import Path
 
 from interlat.errors import InterlatError
-from interlat.jsonl import read_jsonl
+from interlat.jsonl import iter_jsonl
 
 
 def load_tasks(data_dir: Path) -> list[dict]:
-    """All records of a benchmark folder (train.jsonl + test.jsonl)."""
-    return read_jsonl(Path(data_dir) / "train.jsonl") + read_jsonl(Path(data_dir) / "test.jsonl")
+    """All records of a benchmark folder (train.jsonl + test.jsonl); each must be an object with
+    string `task_id` and `subject` (an error names the file, row and field)."""
+    tasks = []
+    for name in ("train.jsonl", "test.jsonl"):
+        path = Path(data_dir) / name
+        for i, record in iter_jsonl(path):
+            if not isinstance(record, dict):
+                raise InterlatError(f"{path}: row {i}: a JSON {type(record).__name__}, expected an object (a record)")
+            for key in ("task_id", "subject"):
+                if not isinstance(record.get(key), str) or not record[key]:
+                    raise InterlatError(f"{path}: row {i}: field \"{key}\": missing, empty or not a string")
+            tasks.append(record)
+    return tasks
 
 
 def cap_test(records: list[dict], max_test: int) -> list[dict]:

@@ -31,7 +31,7 @@ import polars as pl
 import torch
 
 from interlat.conversations import ROLES, chat_messages
-from interlat.data.alfworld.games import Game
+from interlat.data.alfworld.games import Game, read_game_file
 from interlat.errors import InterlatError
 from interlat.evaluate.episodes import Episode, Policy, run_episodes
 from interlat.evaluate.messages import (
@@ -66,6 +66,7 @@ def game_of(row: dict, games_dir: Path, where: str) -> Game:
     path = Path(games_dir) / row.get("game", "") / "game.tw-pddl"
     if "game" not in row or not path.is_file():
         raise InterlatError(f"{where}: task_id {row['id']}: field \"game\": {path}: no such game file")
+    read_game_file(path)  # a truncated or invalid game file is one line naming it, before any episode
     return Game(path=str(path), task_type=row["subject"], task=row["task"], split=row["split"], task_id=row["id"])
 
 

@@ -257,15 +257,14 @@ def load_pipeline(
     sender_dir, receiver_dir, student_dirs, conversations, latents, n_tasks: int, device
 ):
     """Checkpoints of a run and its first `n_tasks` test tasks (real prompts, real N)."""
-    from transformers import AutoModelForCausalLM
-
     from interlat import load_receiver, load_student, shards
     from interlat.conversations import read_conversations
     from interlat.errors import InterlatError
+    from interlat.model.folders import load_lm
 
     receiver, tokenizer = load_receiver(receiver_dir, device=device)
     dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
-    sender = AutoModelForCausalLM.from_pretrained(sender_dir, dtype=dtype).to(device).eval()
+    sender = load_lm(sender_dir, dtype, "sender model").to(device).eval()
     students = {}
     for path in student_dirs:
         student, _ = load_student(path, device=device)

@@ -27,7 +27,7 @@ def run_evaluation(*, benchmark: str, receiver: Path, conversations: Path, laten
     import interlat
     from interlat import shards
     from interlat.compress.checkpoint import student_for_variant
-    from interlat.conversations import read_conversations
+    from interlat.conversations import check_messages, read_conversations
     from interlat.evaluate.math import evaluate_math
 
     latent = is_latent(variant)
@@ -37,7 +37,9 @@ def run_evaluation(*, benchmark: str, receiver: Path, conversations: Path, laten
     if latent:
         messages = shards.load_messages_of(latents, hidden_size=model.adapter.sender_dim,
                                            reader="the receiver's adapter (no projection)")
-    rows = read_conversations(conversations)
+    rows = read_conversations(conversations, required=("subject", "split", "game") if benchmark == "alfworld" else ())
+    if latent:
+        check_messages(rows, messages, conversations, latents)
     inputs = {"receiver": receiver, "conversations": conversations, "latents": list(latents or []),
               "student": student if student_model is not None else None}  # stamp the resumable chunks
     if benchmark == "alfworld":

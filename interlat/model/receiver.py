@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from transformers import AutoModelForCausalLM
 
 from interlat.errors import InterlatError
 from interlat.model.adapter import LatentAdapter
+from interlat.model.folders import check_receiver_dir, load_lm
 from interlat.model.insertion import insert_message
 from interlat.text.prompts import BOP, EOP, MARKER, SPECIAL_TOKENS
 from interlat.text.tokenizer import load_tokenizer
@@ -103,17 +103,15 @@ class Receiver(nn.Module):
 def load_receiver(path: str | Path, device: str = "cpu") -> tuple[Receiver, object]:
     """(receiver in eval mode, tokenizer) from a checkpoint folder."""
     path = Path(path)
-    for name in (CONFIG_NAME, ADAPTER_NAME):
-        if not (path / name).is_file():
-            raise InterlatError(f"{path}: file \"{name}\": missing (not a receiver checkpoint)")
-    try:
-        cfg = json.loads((path / CONFIG_NAME).read_text())
-    except json.JSONDecodeError as e:
-        raise InterlatError(f"{path / CONFIG_NAME}: line {e.lineno}: not valid JSON") from None
+    cfg = check_receiver_dir(path)  # one line naming a missing, truncated or malformed file (and key)
     tokenizer = load_tokenizer(path)
-    lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    lm = load_lm(path, torch.float32, "receiver checkpoint")
     adapter = LatentAdapter(cfg["receiver_hidden_size"], cfg["sender_hidden_size"], cfg["adapter_heads"])
-    adapter.load_state_dict(load_file(path / ADAPTER_NAME))
+    try:
+        adapter.load_state_dict(load_file(path / ADAPTER_NAME))
+    except (RuntimeError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise InterlatError(f"{path / ADAPTER_NAME}: tensors do not fit the adapter of {CONFIG_NAME} ({first})") from None
     model = Receiver(lm, adapter, cfg["token_ids"], cfg["prepended_length"]).to(device).eval()
     model.config_json = cfg
     return model, tokenizer

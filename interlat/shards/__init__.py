@@ -312,15 +312,50 @@ def load_messages(path, *, verify: bool = True) -> dict[str, Message]:
     return out
 
 
-def load_messages_of(paths, *, hidden_size: int | None = None, reader: str = "the receiver's adapter") -> dict[str, Message]:
-    """The messages of several shard folders (one per subject) keyed by task_id; with
-    `hidden_size`, a message of another width is an error naming the first folder and `reader`."""
+def _folder_of(path) -> Path:
+    path = Path(path)
+    return path.parent if path.is_file() else path
+
+
+def load_messages_of(paths, *, hidden_size: int | None = None, reader: str = "the receiver's adapter",
+                     allow_no_manifest: bool = False) -> dict[str, Message]:
+    """The messages of several shard folders (one per subject) keyed by task_id: the one reader
+    of message sets for train, evaluate, compress and latency.
+
+    Every folder needs its `manifest.json` (each part's sha256 is verified against it) unless
+    `allow_no_manifest` (then parts are read on their page checksums only). All folders must
+    have one hidden width (a folder of another width is an error naming it and both widths);
+    with `hidden_size`, that width must be it (else an error naming the folder and `reader`).
+    A task_id in two folders is an error naming both.
+    """
     out: dict[str, Message] = {}
+    source: dict[str, Path] = {}
+    first: tuple[Path, int] | None = None
     for path in paths:
-        out.update(load_messages(path))
-    first = next(iter(out.values()), None)
-    if hidden_size is not None and first is not None and first.H.shape[1] != hidden_size:
-        raise InterlatError(f'{paths[0]}: field "hidden_size": {first.H.shape[1]}, {reader} expects {hidden_size}')
+        folder, messages = _folder_of(path), None
+        if (folder / MANIFEST).exists():  # the width is checked before any part is read
+            width = int(read_manifest(folder)["hidden_size"])
+        elif allow_no_manifest:
+            messages = load_messages(path)
+            widths = sorted({m.H.shape[1] for m in messages.values()})
+            if len(widths) > 1:
+                raise InterlatError(f'{path}: field "hidden_size": messages of widths {widths}, expected one')
+            width = widths[0] if widths else None
+        else:
+            raise InterlatError(f"{path}: no {MANIFEST} (not a shard folder written by `interlat collect`)")
+        if width is not None:
+            if hidden_size is not None and width != hidden_size:
+                raise InterlatError(f'{path}: field "hidden_size": {width}, {reader} expects {hidden_size}')
+            if first is None:
+                first = (Path(path), width)
+            elif width != first[1]:
+                raise InterlatError(f'{path}: field "hidden_size": {width}, but {first[0]} has {first[1]}')
+        if messages is None:
+            messages = load_messages(path)
+        for task_id, m in messages.items():
+            if task_id in out:
+                raise InterlatError(f'task_id "{task_id}": in both {source[task_id]} and {path}')
+            out[task_id], source[task_id] = m, Path(path)
     return out
 
 

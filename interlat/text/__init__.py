@@ -1,1 +1,1 @@
-"""text"""
+"""Text -> ids, shared by every stage: prompts, chat templates, the tokenizer, batching."""

@@ -34,3 +34,16 @@ def collate_lm(ids: list[list[int]], labels: list[list[int]], pad_id: int) -> di
         "attention_mask": mask_from_lengths(lengths, input_ids.shape[1]),
         "lengths": lengths,
     }
+
+
+def left_padded_prompts(
+    tokenizer, prompts: list[list[int]], device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-pad token rows: (ids [B, S], mask [B, S])."""
+    width = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, p in enumerate(prompts):
+        ids[i, width - len(p) :] = torch.tensor(p)
+        mask[i, width - len(p) :] = 1
+    return ids.to(device), mask.to(device)

@@ -6,7 +6,6 @@ tokens `<bop>`, `<eop>` and `<FIRST_HUMAN_END>` (docs/method.md section 3) and C
 tokens; whitespace is a token, so decoding restores the exact text.
 """
 
-import json
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
@@ -58,8 +57,13 @@ def load_tokenizer(path: str | Path):
     would get `Qwen2Tokenizer`, which rebuilds a byte-level BPE pipeline around our word-level
     vocabulary and mangles it), so a tokenizer saved as the generic backend is loaded as one.
     """
-    cfg_path = Path(path) / "tokenizer_config.json"
-    cfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
-    if cfg.get("tokenizer_class") in ("TokenizersBackend", "PreTrainedTokenizerFast"):
-        return PreTrainedTokenizerFast.from_pretrained(path)
-    return AutoTokenizer.from_pretrained(path)
+    from interlat.errors import InterlatError
+    from interlat.model.folders import check_tokenizer_dir, reason
+
+    cfg = check_tokenizer_dir(path)  # one line naming a missing or malformed file
+    generic = cfg.get("tokenizer_class") in ("TokenizersBackend", "PreTrainedTokenizerFast")
+    try:
+        return (PreTrainedTokenizerFast if generic else AutoTokenizer).from_pretrained(path)
+    except Exception as e:  # noqa: BLE001 (the tokenizers library raises plain Exception on a bad file)
+        where = Path(path) / "tokenizer.json" if (Path(path) / "tokenizer.json").is_file() else Path(path)
+        raise InterlatError(f"{where}: cannot load the tokenizer ({reason(e)})") from None

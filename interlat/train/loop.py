@@ -15,6 +15,12 @@ compression student (`interlat.compress.trainer.CompressTrainer`).
   instead of `state.pt` (`engine_state` / `load_engine_state` hooks);
 - the stamp of the work folder (`interlat.workdir.open_state`: settings + input contents),
   checked before anything is resumed, so a rerun with other settings starts over;
+- stopping on SIGTERM (a SLURM time limit, preemption): `checkpoint_or_stop`, called at the end
+  of every step, saves the state every `checkpoint_every` steps, or at once when SIGTERM
+  arrived (`interlat.runtime.stop_requested`, agreed over the ranks) and then raises
+  `interlat.runtime.Stopped` (exit 143, no final output; the rerun resumes from that step);
+- a full disk while the state is written is one line naming the folder
+  (`interlat.atomic.no_space_is_an_error`), and the temporary folder is removed;
 - one CSV writer for the per-step log (`write_log_csv`);
 - the message cap: each sample's message is capped at `prepended_length` rows once, when the
   samples are built (`interlat.train.samples.build_samples`); `TrainLoop.check_cap` refuses
@@ -31,7 +37,8 @@ from pathlib import Path
 
 import torch
 
-from interlat.atomic import atomic_path, write_json
+from interlat import runtime
+from interlat.atomic import atomic_path, no_space_is_an_error, write_json
 from interlat.errors import InterlatError
 from interlat.workdir import open_state
 
@@ -133,23 +140,38 @@ class TrainLoop:
         if self.world > 1 and torch.distributed.is_initialized():
             torch.distributed.barrier()
 
+    def checkpoint_or_stop(self, every: int, total: int) -> None:
+        """End of a step: save the state every `every` steps (not after the last one); when
+        SIGTERM arrived (on any rank), save it now and raise `interlat.runtime.Stopped`."""
+        if runtime.stop_requested(self.world):
+            self.save_state()
+            raise runtime.Stopped(f"step {self.step}", self.work_dir)
+        if self.step % every == 0 and self.step < total:
+            self.save_state()
+
     def save_state(self) -> None:
         """The resumable state under work_dir/state (a temporary folder, then swapped in)."""
         final = self.work_dir / "state"
         tmp = self.work_dir / f".state.tmp.{self.step}"
-        if self.rank == 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        self._barrier()
-        self.engine_state(tmp)
-        self._barrier()
-        if self.rank == 0:
-            write_json(tmp / "loop.json", {"step": self.step, "rows": self.rows, **self.loop_state()})
-            old = self.work_dir / ".state.old"
-            if final.exists():
-                os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
+        try:
+            with no_space_is_an_error(final):
+                if self.rank == 0:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    tmp.mkdir(parents=True)
+                self._barrier()
+                self.engine_state(tmp)
+                self._barrier()
+                if self.rank == 0:
+                    write_json(tmp / "loop.json", {"step": self.step, "rows": self.rows, **self.loop_state()})
+                    old = self.work_dir / ".state.old"
+                    if final.exists():
+                        os.replace(final, old)
+                    os.replace(tmp, final)
+                    shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            if self.rank == 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
         self._barrier()
 
     def resume(self) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from interlat import runtime
 from interlat.atomic import atomic_dir
 from interlat.model.adapter import LatentAdapter
 from interlat.model.insertion import pad_messages
@@ -228,8 +229,7 @@ class Trainer(TrainLoop):
             self.step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.3f}", ce=f"{row['ce']:.3f}")
-            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
-                self.save_state()
+            self.checkpoint_or_stop(cfg.checkpoint_every, cfg.steps)
         bar.close()
 
     def trace(self, mine: list[int]) -> None:
@@ -313,11 +313,10 @@ def check_deepspeed_config(cfg: TrainConfig) -> None:
 
 def run_training(cfg: TrainConfig, *, base: Path, conversations: Path, latents, work_dir: Path, log_csv: Path, out: Path) -> None:
     """The train stage: base LM + messages + conversations -> a receiver checkpoint in `out`."""
-    from transformers import AutoModelForCausalLM
-
     from interlat import shards
-    from interlat.conversations import read_conversations
+    from interlat.conversations import check_messages, read_conversations
     from interlat.errors import InterlatError
+    from interlat.model.folders import load_lm
     from interlat.text.tokenizer import load_tokenizer
     from interlat.train.samples import build_samples
 
@@ -325,7 +324,7 @@ def run_training(cfg: TrainConfig, *, base: Path, conversations: Path, latents, 
         check_deepspeed_config(cfg)
     torch.manual_seed(cfg.seed)
     tok = load_tokenizer(base)
-    lm = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    lm = load_lm(base, torch.float32, "base model")
     messages, sender_dim = {}, lm.config.hidden_size
     if cfg.mode == "interlat":
         if not latents:
@@ -333,14 +332,17 @@ def run_training(cfg: TrainConfig, *, base: Path, conversations: Path, latents, 
         messages = shards.load_messages_of(latents)
         sender_dim = int(shards.read_manifest(latents[0])["hidden_size"])
     rows = read_conversations(conversations)
+    if cfg.mode == "interlat":
+        check_messages(rows, messages, conversations, latents)
     receiver = build_receiver(lm, tok, sender_dim, cfg)
     samples = build_samples(rows, messages, tok, cfg.mode, str(conversations), cfg.prepended_length)
     inputs = {"base": base, "conversations": conversations, "latents": list(latents or [])}
     trainer = Trainer(cfg, receiver, tok, samples, work_dir, inputs)
     del receiver, lm  # the trainer holds the only references, so cleanup() can free the engine
     try:
-        trainer.setup()
-        trainer.train(log_csv)
+        with runtime.sigterm_stops():  # SIGTERM: save the state at the end of the step, exit 143
+            trainer.setup()
+            trainer.train(log_csv)
         log_csv.parent.mkdir(parents=True, exist_ok=True)
         trainer.save_checkpoint(out, log_csv, {"mode": cfg.mode, "base": str(base)})
     except BaseException:

@@ -63,3 +63,26 @@ def test_sigkill_then_rerun_equals_uninterrupted(tiny, teacher, tmp_path):
             return [(r["step"], r["eval_loss"]) for r in csv.DictReader(f)]
 
     assert log(ref) == log(out)
+
+
+def test_sigterm_saves_the_state_exits_143_and_the_rerun_equals_uninterrupted(tiny, teacher, tmp_path):
+    """SIGTERM (a SLURM time limit) after the first checkpoint: state saved at the end of the step,
+    one line, exit 143, no student; the rerun resumes from that step to the uninterrupted student."""
+    import re
+
+    from tests.helpers import signal_when
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ref = tmp_path / "ref"
+    subprocess.run(cmd(tiny, teacher, tmp_path / "w_ref", ref), check=True, capture_output=True, env=env)
+    work, out = tmp_path / "w", tmp_path / "out"
+    rc, err = signal_when(cmd(tiny, teacher, work, out), work / "state" / "loop.json", env=env)
+    assert rc == 143, err[-3000:]
+    said = re.findall(r"caught SIGTERM: state saved at step (\d+) in (\S+); rerun to resume", err)
+    assert len(said) == 1 and said[0][1] == str(work), err[-3000:]
+    assert saved_step(work) == int(said[0][0]) and not out.exists()
+    r = subprocess.run(cmd(tiny, teacher, work, out), check=True, capture_output=True, text=True, env=env)
+    assert f"resumed from step {said[0][0]} " in r.stderr
+    for name in ("model.safetensors", "student.safetensors"):
+        a, b = load_file(ref / name), load_file(out / name)
+        assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6, name

@@ -8,8 +8,8 @@ each row stopping at its own end-of-sequence token.
 import pytest
 import torch
 
-from interlat.collect import left_padded_prompts
 from interlat.model.decode import Sampling, decode, sample_next
+from interlat.text.batching import left_padded_prompts
 from interlat.text.chat import render_ids
 from interlat.text.prompts import planner_messages
 from interlat.text.tokenizer import build_tokenizer

@@ -12,11 +12,11 @@ import torch
 from safetensors.torch import load_file
 
 import interlat
-from interlat.collect import left_padded_prompts
 from interlat.conversations import read_conversations
 from interlat.model.adapter import LatentAdapter
 from interlat.model.decode import Sampling, decode
 from interlat.shards import load_messages
+from interlat.text.batching import left_padded_prompts
 from interlat.text.chat import render_ids
 from interlat.text.prompts import planner_messages
 from interlat.text.tokenizer import build_tokenizer

@@ -1,7 +1,8 @@
-"""Training on 2 CPU ranks (gloo): DDP, DeepSpeed ZeRO-2 and ZeRO-3, and resume after SIGKILL."""
+"""Training on 2 CPU ranks (gloo): DDP, DeepSpeed ZeRO-2 and ZeRO-3, and resume after SIGKILL or SIGTERM."""
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.helpers import REPO
+from tests.helpers import REPO, signal_when
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -48,6 +49,21 @@ def session_pids(sid: int) -> list[int]:
         if int(fields[3]) == sid:  # after "pid (comm)": state ppid pgrp session
             pids.append(int(stat.parent.name))
     return sorted(pids)
+
+
+def descendants(pid: int) -> list[int]:
+    """Children, grandchildren, ... of `pid` (torchrun's ranks may run in sessions of their own)."""
+    parent = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+    found, frontier = [], {pid}
+    while frontier:
+        frontier = {c for c, pp in parent.items() if pp in frontier}
+        found += sorted(frontier)
+    return found
 
 
 def dump_and_kill(p: subprocess.Popen, why: str, err: Path) -> str:
@@ -161,3 +177,72 @@ def test_killed_training_resumes_to_the_same_weights(tiny, tmp_path):
     assert worst <= 1e-6, worst  # fp32 on CPU, same op order: equal up to float noise
     a, b = load_file(ref / "ckpt/adapter.safetensors"), load_file(run / "ckpt/adapter.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def max_weight_diff(a: Path, b: Path) -> float:
+    """Largest absolute difference over the LM and adapter weights of two receiver checkpoints."""
+    worst = 0.0
+    for name in ("model.safetensors", "adapter.safetensors"):
+        x, y = load_file(a / name), load_file(b / name)
+        assert x.keys() == y.keys()
+        worst = max(worst, *((x[k] - y[k]).abs().max().item() for k in x))
+    return worst
+
+
+def test_sigterm_saves_the_state_exits_143_and_the_rerun_resumes(tiny, tmp_path):
+    """SIGTERM (a SLURM time limit) after the first checkpoint: the step being run ends, the state
+    is saved, one line says so, exit 143 and no receiver; the rerun resumes from that step and
+    ends with the weights of an uninterrupted run."""
+    steps, every = 40, 5
+    extra = ("zero2", "--checkpoint-every", str(every))
+    ref = tmp_path / "ref"
+    subprocess.run(train_cmd(tiny, ref, "single", steps, extra=extra), check=True, capture_output=True, env=env())
+    run = tmp_path / "run"
+    rc, err = signal_when(train_cmd(tiny, run, "single", steps, extra=extra), run / "work/state/loop.json", env=env())
+    assert rc == 143, err[-3000:]
+    said = re.findall(r"caught SIGTERM: state saved at step (\d+) in (\S+); rerun to resume", err)
+    assert len(said) == 1 and said[0][1] == str(run / "work"), err[-3000:]
+    step = int(said[0][0])
+    assert every <= step < steps
+    assert json.loads((run / "work/state/loop.json").read_text())["step"] == step
+    assert not (run / "ckpt").exists() and not (run / "log.csv").exists()
+    assert not list((run / "work").glob(".state*"))  # no temporary state folder left
+    again = subprocess.run(train_cmd(tiny, run, "single", steps, extra=extra), capture_output=True, text=True, env=env())
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resumed from step {step} " in again.stderr
+    assert max_weight_diff(ref / "ckpt", run / "ckpt") <= 1e-6
+    assert pl.read_csv(run / "log.csv")["loss"].to_list() == pl.read_csv(ref / "log.csv")["loss"].to_list()
+
+
+def test_sigterm_to_one_rank_stops_both_ranks_at_the_same_step(tiny, tmp_path):
+    """2-rank DDP, SIGTERM to rank 1 only: the ranks agree (all-reduced flag), both save at the
+    same step and exit; nothing waits in a collective; the rerun resumes to an uninterrupted
+    2-rank run's weights."""
+    steps, every = 40, 5
+    extra = ("zero2", "--checkpoint-every", str(every))
+    ref = tmp_path / "ref"
+    subprocess.run(train_cmd(tiny, ref, "ddp", steps, nproc=2, extra=extra), check=True, capture_output=True, env=env())
+    run = tmp_path / "run"
+    cmd = train_cmd(tiny, run, "ddp", steps, nproc=2, extra=extra)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env(),
+                         start_new_session=True)
+    deadline = time.time() + 300
+    while not (run / "work/state/loop.json").exists():
+        assert p.poll() is None and time.time() < deadline, "no checkpoint before the run ended"
+        time.sleep(0.1)
+    rank1 = [pid for pid in descendants(p.pid) if b"\0RANK=1\0" in Path(f"/proc/{pid}/environ").read_bytes()]
+    assert len(rank1) == 1, rank1
+    os.kill(rank1[0], signal.SIGTERM)
+    try:
+        _, err = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(dump_and_kill(p, "2-rank run still alive 120 s after SIGTERM to rank 1", Path("/dev/null")))
+    assert p.returncode != 0
+    said = re.findall(r"caught SIGTERM: state saved at step (\d+) in", err)
+    assert len(said) == 2 and said[0] == said[1], err[-4000:]  # one line per rank, the same step
+    step = int(said[0])
+    assert not (run / "ckpt").exists()
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env())
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resumed from step {step} " in again.stderr
+    assert max_weight_diff(ref / "ckpt", run / "ckpt") <= 1e-6

@@ -1,1 +1,1 @@
-"""data/alfworld"""
+"""ALFWorld on the real engine: scenes, PDDL, generated games, the expert and its trajectories."""

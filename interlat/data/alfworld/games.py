@@ -208,10 +208,28 @@ def _read_json(path: Path, fields: tuple[str, ...]) -> dict:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise InterlatError(f"{path}: not readable JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise InterlatError(f"{path}: a JSON {type(data).__name__}, expected an object")
     missing = [f for f in fields if f not in data]
     if missing:
         raise InterlatError(f'{path}: missing field "{missing[0]}"')
     return data
+
+
+#: the fields of a `game.tw-pddl` file the engine needs to play it
+GAME_FIELDS = ("pddl_domain", "grammar", "pddl_problem")
+
+
+def read_game_file(path) -> dict:
+    """A `game.tw-pddl` file, checked to be a JSON object with `GAME_FIELDS` (else one line naming it).
+
+    Evaluation calls this for every game before the engine loads any (the engine's own
+    errors are tracebacks).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InterlatError(f"{path}: no such game file")
+    return _read_json(path, GAME_FIELDS)
 
 
 def _load_trial(folder: Path, split: str) -> Game | None:
@@ -225,7 +243,7 @@ def _load_trial(folder: Path, split: str) -> Game | None:
     if traj["task_type"] not in TASK_TYPES:
         return None
     gamefile = folder / "game.tw-pddl"
-    game = _read_json(gamefile, ("pddl_domain", "grammar", "pddl_problem"))
+    game = read_game_file(gamefile)
     if not game.get("solvable"):
         return None
     goal = _GOAL.search(game["grammar"])

@@ -1,1 +1,1 @@
-"""data/math"""
+"""MATH-format benchmark records: generated problems (offline default) and hendrycks MATH / local files."""

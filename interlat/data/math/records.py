@@ -14,6 +14,7 @@ from pathlib import Path
 
 from interlat.data.math.generated import task_id
 from interlat.errors import InterlatError
+from interlat.jsonl import check_unicode
 
 SUBJECT_CONFIGS = {
     "algebra": "Algebra",
@@ -25,6 +26,9 @@ SUBJECT_CONFIGS = {
     "precalculus": "Precalculus",
 }
 REQUIRED = ("problem", "solution", "subject", "level", "split")
+SPLITS = ("train", "test")
+#: files of a local copy (`--source PATH`) that are read
+SUFFIXES = (".jsonl", ".json", ".parquet")
 
 
 def normalise(raw: dict, split: str, where: str) -> dict:
@@ -42,8 +46,16 @@ def normalise(raw: dict, split: str, where: str) -> dict:
         "split": raw.get("split") or split,
     }
     for key in REQUIRED:
-        if rec[key] in (None, ""):
+        if rec[key] is None or rec[key] == "":
             raise InterlatError(f"{where}: field \"{key}\": missing or empty")
+        kinds = (int,) if key == "level" else (str,)
+        if not isinstance(rec[key], kinds) or isinstance(rec[key], bool):
+            raise InterlatError(f"{where}: field \"{key}\": {type(rec[key]).__name__}, expected {kinds[0].__name__}")
+    if rec["split"] not in SPLITS:
+        raise InterlatError(f"{where}: field \"split\": {rec['split']!r}, expected one of {list(SPLITS)}")
+    for key in ("task_id", "plan"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            raise InterlatError(f"{where}: field \"{key}\": {type(raw[key]).__name__}, expected str")
     if "\\boxed" not in rec["solution"]:
         raise InterlatError(f"{where}: field \"solution\": no \\boxed{{}} answer")
     if rec["subject"] not in SUBJECT_CONFIGS.values():
@@ -71,24 +83,50 @@ def load_hf(dataset_id: str, subjects: list[str], splits: tuple[str, ...] = ("tr
     return out
 
 
-def json_records(f: Path) -> list:
-    """The records of a JSON file (one object or a list of them) or of a JSON Lines file (blank
-    lines skipped); a parse error names the file's line."""
-    text = f.read_text()
+def decode_text(f: Path) -> str:
+    """A file's text: UTF-8, a leading byte-order mark accepted; an error names the file and line."""
+    data = f.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InterlatError(f"{f}: line {line}: not valid UTF-8 (byte {data[e.start]:#04x})") from None
+
+
+def json_records(f: Path) -> list[tuple[int, object]]:
+    """(row from 1, record) of a JSON file (one object, or a list of them: rows are list
+    positions) or of a JSON Lines file (rows are line numbers; blank lines skipped); a parse
+    error names the file's line."""
+    text = decode_text(f)
     if f.suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise InterlatError(f"{f}: line {e.lineno}: not valid JSON") from None
-        return data if isinstance(data, list) else [data]
+            raise InterlatError(f"{f}: line {e.lineno}: not valid JSON ({e.msg})") from None
+        if isinstance(data, dict):
+            return [(1, data)]
+        if not isinstance(data, list):
+            raise InterlatError(f"{f}: a JSON {type(data).__name__}, expected an object or a list of objects")
+        return list(enumerate(data, 1))
     records = []
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise InterlatError(f"{f}: line {number}: not valid JSON") from None
+                records.append((number, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise InterlatError(f"{f}: line {number}: not valid JSON ({e.msg})") from None
     return records
+
+
+def parquet_records(f: Path) -> list[tuple[int, object]]:
+    """(row from 1, record) of a Parquet file; an unreadable file is an error naming it."""
+    import polars as pl
+
+    try:
+        return list(enumerate(pl.read_parquet(f).to_dicts(), 1))
+    except Exception as e:  # noqa: BLE001 (polars and pyarrow raise many kinds on a damaged file)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise InterlatError(f"{f}: not a readable Parquet file ({first})") from None
 
 
 def load_local(path: str | Path) -> list[dict]:
@@ -96,21 +134,28 @@ def load_local(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.exists():
         raise InterlatError(f"{path}: no such file or folder")
-    rows: list[tuple[str, dict]] = []
+    rows: list[tuple[str, str, object]] = []  # (where: file and its own row, split, record)
     if path.is_dir() and ((path / "dataset_dict.json").exists() or (path / "dataset_info.json").exists()):
         import datasets
 
         ds = datasets.load_from_disk(str(path))
         parts = ds.items() if isinstance(ds, datasets.DatasetDict) else [("test", ds)]
-        rows = [(split, r) for split, d in parts for r in d]
+        rows = [(f"{path}/{split}: row {i}", split, r) for split, d in parts for i, r in enumerate(d, 1)]
     else:
-        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        files = [f for f in files if f.suffix in SUFFIXES and not f.name.startswith(".")]
+        if not files:
+            raise InterlatError(f"{path}: no .jsonl, .json or .parquet file (a local benchmark copy)")
         for f in files:
             split = "train" if "train" in f.name else "test"
-            if f.suffix == ".parquet":
-                import polars as pl
-
-                rows += [(split, r) for r in pl.read_parquet(f).to_dicts()]
-            elif f.suffix in (".jsonl", ".json"):
-                rows += [(split, r) for r in json_records(f)]
-    return [normalise(r, split, f"{path}: row {i}") for i, (split, r) in enumerate(rows)]
+            read = parquet_records if f.suffix == ".parquet" else json_records
+            rows += [(f"{f}: row {i}", split, r) for i, r in read(f)]
+        if not rows:
+            raise InterlatError(f"{path}: no records in {', '.join(f.name for f in files)}")
+    records = []
+    for where, split, r in rows:
+        if not isinstance(r, dict):
+            raise InterlatError(f"{where}: a JSON {type(r).__name__}, expected an object (a record)")
+        check_unicode(r, where)
+        records.append(normalise(r, split, where))
+    return records
