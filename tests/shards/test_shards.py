@@ -23,6 +23,7 @@ from interlat.shards import (
     SCHEMA_VERSION,
     Message,
     load_messages,
+    load_messages_of,
     part_name,
     read_index,
     read_manifest,
@@ -456,3 +457,42 @@ def test_bench_shards_command_writes_a_table(tmp_path):
     table = out.read_text()
     assert table.count("\n| (") == 5 and "4 (scaled to 12)" in table
     assert [p.name for p in tmp_path.iterdir()] == ["p1.md"]  # benchmark files removed
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False), weird),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(weird, inner, max_size=3)),
+    max_leaves=8,
+)
+
+
+@pytest.fixture(scope="module")
+def valid_folder(tmp_path_factory) -> Path:
+    """A shard folder with one part and its manifest, as collection writes it."""
+    folder = tmp_path_factory.mktemp("manifest")
+    sha = write_part(folder / "part-0.parquet", [make(i, n=2, d=4) for i in range(3)])
+    write_manifest(folder, sender_path="s", sender_id="s", dtype="bfloat16", hidden_size=4,
+                   parts={"part-0.parquet": sha}, counts={"tasks": 3, "messages": 3})
+    return folder
+
+
+@FUZZ
+@given(st.sampled_from(["schema_version", "sender_id", "dtype", "hidden_size", "n_messages", "parts", "extra"]),
+       json_values, st.booleans())
+def test_fuzz_mutated_manifest(valid_folder, key, value, into_parts):
+    """A manifest with any key set to any JSON value: the folder reads cleanly or fails in one line."""
+    manifest = json.loads((valid_folder / "manifest.json").read_text())
+    if into_parts:
+        manifest["parts"][0][key] = value
+    else:
+        manifest[key] = value
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "f"
+        folder.mkdir()
+        (folder / "part-0.parquet").write_bytes((valid_folder / "part-0.parquet").read_bytes())
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        try:
+            messages = load_messages_of([folder])
+            assert len(messages) == 3
+        except InterlatError as e:
+            assert "\n" not in e.format_message()
