@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
+#: `interlat/config.schema.yaml` links to `workflow/schemas/config.schema.yaml` in the repository
+#: and is a copy of it in an installed package (package data), e.g. inside the images.
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
 
 @cache

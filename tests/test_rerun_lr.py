@@ -5,6 +5,7 @@ equals a fresh `interlat train` with the new lr and the job's own arguments."""
 
 import os
 import shlex
+import shutil
 import subprocess
 
 import pytest
@@ -39,8 +40,11 @@ def job_command(work, *config: str) -> str:
     return mine[0]
 
 
-def test_rerun_with_another_lr_retrains_from_scratch(tmp_path_factory):
-    work = finished_workflow(tmp_path_factory)
+def test_rerun_with_another_lr_retrains_from_scratch(tmp_path_factory, tmp_path):
+    # A copy of the shared finished run (outputs, work/ state and Snakemake's metadata, times
+    # kept): the other workflow tests must still find it as the test config left it.
+    work = tmp_path / "workflow"
+    shutil.copytree(finished_workflow(tmp_path_factory), work, symlinks=True)
     assert (work / WORK / "state" / "loop.json").is_file()  # the old run's checkpoint is still there
     old = weights(work / TARGET)
     (work / "extra.yaml").write_text(f"train:\n  lr: {NEW_LR}\n")
