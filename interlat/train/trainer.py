@@ -14,8 +14,10 @@ import gc
 import json
 import logging
 import os
+import pickle
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -104,6 +106,33 @@ def build_receiver(lm, tokenizer, sender_dim: int, cfg: TrainConfig) -> Receiver
         lm.gradient_checkpointing_enable()
         lm.config.use_cache = False
     return Receiver(lm, adapter, ids, cfg.prepended_length)
+
+
+#: DeepSpeed's checkpoint tag (its files go to `<state>/engine/`; not "latest", the name of
+#: DeepSpeed's own pointer file beside the tag folder).
+DEEPSPEED_TAG = "engine"
+
+
+@contextmanager
+def weights_only_loads(engine):
+    """DeepSpeed reads its checkpoint with `torch.load(weights_only=False)`, which would run code
+    planted in work/. Inside this block it reads with `weights_only=True`, allowing only the three
+    DeepSpeed types its ZeRO optimizer states hold."""
+    from deepspeed.runtime.fp16.loss_scaler import LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    ckpt = engine.checkpoint_engine
+
+    def load(path, map_location=None):
+        with torch.serialization.safe_globals([LossScaler, ZeroStageEnum, fragment_address]):
+            return torch.load(path, map_location=map_location, weights_only=True)
+
+    ckpt.load = load
+    try:
+        yield
+    finally:
+        del ckpt.load  # back to the class's method
 
 
 class Trainer(TrainLoop):
@@ -249,13 +278,28 @@ class Trainer(TrainLoop):
 
     def engine_state(self, folder: Path) -> None:
         if self.cfg.engine == "deepspeed":  # DeepSpeed's own (partitioned) checkpoint format
-            self.engine.save_checkpoint(str(folder), tag="latest", client_state={"step": self.step})
+            self.engine.save_checkpoint(str(folder), tag=DEEPSPEED_TAG, client_state={"step": self.step})
+            rng = {"torch": torch.get_rng_state()}  # dropout draws: DeepSpeed keeps no RNG state
+            if torch.cuda.is_available():
+                rng["cuda"] = torch.cuda.get_rng_state()
+            torch.save(rng, folder / f"rng-rank{self.rank}.pt")
         else:
             super().engine_state(folder)
 
     def load_engine_state(self, folder: Path) -> None:
         if self.cfg.engine == "deepspeed":
-            self.engine.load_checkpoint(str(folder), tag="latest")
+            from interlat.errors import InterlatError
+
+            try:
+                with weights_only_loads(self.engine):
+                    self.engine.load_checkpoint(str(folder), tag=DEEPSPEED_TAG)
+            except pickle.UnpicklingError as e:
+                why = str(e).strip().splitlines()[-1]
+                raise InterlatError(f"{folder / DEEPSPEED_TAG}: DeepSpeed state refused, not plain tensors ({why})") from None
+            rng = torch.load(folder / f"rng-rank{self.rank}.pt", weights_only=True)
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state(rng["cuda"])
         else:
             super().load_engine_state(folder)
 

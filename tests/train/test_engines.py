@@ -246,3 +246,37 @@ def test_sigterm_to_one_rank_stops_both_ranks_at_the_same_step(tiny, tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resumed from step {step} " in again.stderr
     assert max_weight_diff(ref / "ckpt", run / "ckpt") <= 1e-6
+
+
+def test_deepspeed_state_resumes_with_weights_only_loads(tiny, tmp_path):
+    """ZeRO-2 saves its state mid-run; a rerun in the same work folder resumes from it (DeepSpeed's
+    files read with weights_only=True) and ends at the same weights. A pickle planted in that
+    state is refused in one line and never runs."""
+    steps, every = 4, 2
+    launcher = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node=1", "--no-python"]
+    cmd = launcher + train_cmd(tiny, tmp_path, "deepspeed", steps, extra=("zero2", "--checkpoint-every", str(every)))
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=600)
+    assert first.returncode == 0, first.stderr[-4000:]
+    engine_files = sorted((tmp_path / "work/state/engine").glob("*.pt"))
+    assert engine_files, sorted(p.name for p in (tmp_path / "work").rglob("*"))
+    a = load_file(tmp_path / "ckpt/model.safetensors")
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=600)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert f"resumed from step {every}" in again.stderr
+    b = load_file(tmp_path / "ckpt/model.safetensors")
+    assert max((a[k] - b[k]).abs().max().item() for k in a) <= 1e-6
+
+    marker = tmp_path / "planted-code-ran"
+
+    class Planted:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    import pickle
+
+    optim = next(p for p in engine_files if "optim" in p.name)
+    optim.write_bytes(pickle.dumps(Planted()))
+    refused = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=600)
+    assert refused.returncode != 0
+    assert "DeepSpeed state refused" in refused.stderr and "Traceback" not in refused.stderr.split("Error:")[-1]
+    assert not marker.exists()
