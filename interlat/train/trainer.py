@@ -115,8 +115,8 @@ DEEPSPEED_TAG = "engine"
 
 @contextmanager
 def weights_only_loads(engine):
-    """DeepSpeed reads its checkpoint with `torch.load(weights_only=False)`, which would run code
-    planted in work/. Inside this block it reads with `weights_only=True`, allowing only the three
+    """DeepSpeed reads its checkpoint with unrestricted pickle loads, which would run code planted
+    in work/. Inside this block it reads with `weights_only=True`, allowing only the three
     DeepSpeed types its ZeRO optimizer states hold."""
     from deepspeed.runtime.fp16.loss_scaler import LossScaler
     from deepspeed.runtime.zero.config import ZeroStageEnum
