@@ -188,20 +188,21 @@ def test_train_job_killed_at_its_time_limit_resumes_on_retry(cluster, tiny, tmp_
     run, ref = tmp_path / "run", tmp_path / "ref"
     script = tmp_path / "train.sh"
     script.write_text("#!/bin/bash\nexec " + " ".join(_train_argv(tiny, run, steps)) + "\n")
-    argv = ["sbatch", "--parsable", "--partition=debug", "--cpus-per-task=1", "--mem=1000",
-            f"--chdir={tmp_path}", str(script)]
-    first = cluster.run(*argv, "--time=1", f"--output={tmp_path}/first.log").stdout.strip()
+    argv = ["sbatch", "--parsable", "--partition=debug", "--cpus-per-task=1", "--mem=1000", f"--chdir={tmp_path}"]
+    first = cluster.run(*argv, "--time=1", f"--output={tmp_path}/first.log", str(script)).stdout.strip()
     with open(tmp_path / "reference.log", "w") as log:  # uninterrupted, alongside the job
         reference = subprocess.Popen(_train_argv(tiny, ref, steps), stdout=log, stderr=subprocess.STDOUT)
     state = _wait_job(cluster, first, 600)
-    first_log = (tmp_path / "first.log").read_text()
+    log_path = tmp_path / "first.log"
+    assert log_path.is_file(), (state, cluster.show_job(first), cluster.log_tail())
+    first_log = log_path.read_text()
     assert state == "TIMEOUT", (state, first_log[-3000:])
     said = re.findall(r"caught SIGTERM: state saved at step (\d+) in (\S+); rerun to resume", first_log)
     assert len(said) == 1 and said[0][1] == str(run / "work"), first_log[-3000:]
     step = int(said[0][0])
     assert 0 < step < steps and not (run / "ckpt").exists()
 
-    retry = cluster.run(*argv, "--time=10", f"--output={tmp_path}/retry.log").stdout.strip()
+    retry = cluster.run(*argv, "--time=10", f"--output={tmp_path}/retry.log", str(script)).stdout.strip()
     assert _wait_job(cluster, retry, 600) == "COMPLETED", (tmp_path / "retry.log").read_text()[-3000:]
     assert f"resumed from step {step} " in (tmp_path / "retry.log").read_text()
     assert reference.wait(timeout=600) == 0, (tmp_path / "reference.log").read_text()[-3000:]
