@@ -80,3 +80,10 @@ def test_the_suite_runs_under_a_per_test_timeout():
     options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert 0 < int(options["timeout"]) <= 900
     assert options["timeout_method"] == "signal"
+
+
+def test_no_module_over_400_lines():
+    """Small modules with one job each: the package's longest module stays under 400 lines."""
+    long = {str(p.relative_to(REPO)): n for p in (REPO / "interlat").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
