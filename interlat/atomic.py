@@ -10,6 +10,7 @@ is removed first, so nothing partial is left (`no_space_is_an_error`).
 """
 
 import contextlib
+import csv
 import errno
 import json
 import os
@@ -112,3 +113,11 @@ def write_jsonl(path: str | os.PathLike, rows) -> None:
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         for row in rows:
             f.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def write_csv(path: str | os.PathLike, rows, columns) -> None:
+    """Write dict rows as CSV with a header of `columns`, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns))
+        writer.writeheader()
+        writer.writerows(rows)

@@ -1,8 +1,6 @@
 """Benchmark result tables: rows of one dict per method, as CSV or Markdown, written atomically."""
 
-import csv
-
-from interlat.atomic import atomic_path
+from interlat.atomic import write_csv, write_text
 
 
 def to_markdown(rows: list[dict], columns: list[str], caption: str = "") -> str:
@@ -16,11 +14,7 @@ def to_markdown(rows: list[dict], columns: list[str], caption: str = "") -> str:
 
 def write_table(path, rows: list[dict], columns: list[str], caption: str) -> None:
     """Write the rows as CSV (`.csv`) or a Markdown table (any other suffix), atomically."""
-    with atomic_path(path) as tmp:
-        if str(path).endswith(".csv"):
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows(rows)
-        else:
-            tmp.write_text(to_markdown(rows, columns, caption))
+    if str(path).endswith(".csv"):
+        write_csv(path, rows, columns)
+    else:
+        write_text(path, to_markdown(rows, columns, caption))

@@ -292,22 +292,17 @@ def check_variants(names: list[str]) -> list[str]:
 
 def write_latency(work, *, sender, receiver, students, variants, repeats, warmup, seed, setup, out) -> str:
     """Time every method on `work`, write `out` (CSV if it ends in .csv, else Markdown); the Markdown."""
-    import csv
-
-    from interlat.atomic import atomic_path
+    from interlat.atomic import write_csv, write_text
 
     rows = measure(work, sender=sender, receiver=receiver, students=students, variants=variants,
                    repeats=repeats, warmup=warmup, seed=seed)
     caption = f"{setup}; batch 1, median of {repeats} rounds after {warmup} warm-up, mean over tasks; {machine()}"
-    with atomic_path(out) as tmp:
-        if str(out).endswith(".csv"):
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=COLUMNS)
-                writer.writeheader()
-                writer.writerows(rows)
-        else:
-            tmp.write_text(to_markdown(rows, caption))
-    return to_markdown(rows, caption)
+    markdown = to_markdown(rows, caption)
+    if str(out).endswith(".csv"):
+        write_csv(out, rows, COLUMNS)
+    else:
+        write_text(out, markdown)
+    return markdown
 
 
 def run_latency(*, sender, receiver, students, conversations, latents, variants: list[str], tasks: int,

@@ -27,7 +27,6 @@ compression student (`interlat.compress.trainer.CompressTrainer`).
   samples built with another cap, so neither loop clamps messages again.
 """
 
-import csv
 import json
 import logging
 import math
@@ -38,7 +37,7 @@ from pathlib import Path
 import torch
 
 from interlat import runtime
-from interlat.atomic import atomic_path, no_space_is_an_error, write_json
+from interlat.atomic import no_space_is_an_error, write_csv, write_json
 from interlat.errors import InterlatError
 from interlat.workdir import open_state
 
@@ -59,11 +58,8 @@ def linear_schedule(warmup_ratio: float, total: int):
 
 def write_log_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
     """The per-step log as CSV (6 significant digits; an absent or NaN value is empty), atomically."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for row in rows:
-            w.writerow({k: f"{row[k]:.6g}" if k in row and not math.isnan(row[k]) else "" for k in fields})
+    write_csv(path, ({k: f"{row[k]:.6g}" if k in row and not math.isnan(row[k]) else "" for k in fields} for row in rows),
+              fields)
 
 
 class TrainLoop:
