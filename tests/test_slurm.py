@@ -158,24 +158,28 @@ def _train_argv(tiny, out: Path, steps: int) -> list[str]:
 
 
 def _steps_lasting(tiny, tmp: Path, seconds: float) -> int:
-    """Training steps that take about `seconds` here (timed: 10 and 60 steps, startup cancels)."""
+    """Training steps that take about `seconds` here: timed 10 and 60 steps after a discarded warm
+    run (a cold first start once made 10 steps look as slow as 60, so the job was given thousands
+    of steps and its retry outlived the wait), startup cancelling; never under a quarter of the
+    60-step run's mean."""
     took = []
-    for n in (10, 60):
+    for n in (10, 10, 60):
         start = time.perf_counter()
-        subprocess.run(_train_argv(tiny, tmp / f"calib{n}", n), check=True, capture_output=True)
+        subprocess.run(_train_argv(tiny, tmp / f"calib{len(took)}", n), check=True, capture_output=True)
         took.append(time.perf_counter() - start)
-    per_step = max((took[1] - took[0]) / 50, 1e-3)
+    per_step = max((took[2] - took[1]) / 50, took[2] / 60 / 4)
     return int(seconds / per_step) + 1
 
 
-def _wait_job(cluster, job_id: str, timeout: float) -> str:
+def _wait_job(cluster, job_id: str, timeout: float, log: Path | None = None) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = cluster.show_job(job_id).get("JobState", "")
         if state not in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", ""):
             return state
         time.sleep(2)
-    raise AssertionError(f"job {job_id} still {state} after {timeout:.0f} s\n{cluster.log_tail()}")
+    said = log.read_text()[-3000:] if log is not None and log.is_file() else ""
+    raise AssertionError(f"job {job_id} still {state} after {timeout:.0f} s\n{said}\n{cluster.log_tail()}")
 
 
 def test_train_job_killed_at_its_time_limit_resumes_on_retry(cluster, tiny, tmp_path):
@@ -192,7 +196,7 @@ def test_train_job_killed_at_its_time_limit_resumes_on_retry(cluster, tiny, tmp_
     first = cluster.run(*argv, "--time=1", f"--output={tmp_path}/first.log", str(script)).stdout.strip()
     with open(tmp_path / "reference.log", "w") as log:  # uninterrupted, alongside the job
         reference = subprocess.Popen(_train_argv(tiny, ref, steps), stdout=log, stderr=subprocess.STDOUT)
-    state = _wait_job(cluster, first, 600)
+    state = _wait_job(cluster, first, 600, tmp_path / "first.log")
     log_path = tmp_path / "first.log"
     assert log_path.is_file(), (state, cluster.show_job(first), cluster.log_tail())
     first_log = log_path.read_text()
@@ -202,8 +206,10 @@ def test_train_job_killed_at_its_time_limit_resumes_on_retry(cluster, tiny, tmp_
     step = int(said[0][0])
     assert 0 < step < steps and not (run / "ckpt").exists()
 
-    retry = cluster.run(*argv, "--time=10", f"--output={tmp_path}/retry.log", str(script)).stdout.strip()
-    assert _wait_job(cluster, retry, 600) == "COMPLETED", (tmp_path / "retry.log").read_text()[-3000:]
+    h, m, sec = (int(x) for x in cluster.show_job(first)["RunTime"].split(":"))
+    rest = (steps - step) * (h * 3600 + m * 60 + sec) / step  # at the first job's own pace
+    retry = cluster.run(*argv, "--time=30", f"--output={tmp_path}/retry.log", str(script)).stdout.strip()
+    assert _wait_job(cluster, retry, max(600, 4 * rest), tmp_path / "retry.log") == "COMPLETED", (tmp_path / "retry.log").read_text()[-3000:]
     assert f"resumed from step {step} " in (tmp_path / "retry.log").read_text()
     assert reference.wait(timeout=600) == 0, (tmp_path / "reference.log").read_text()[-3000:]
     for name in ("model.safetensors", "adapter.safetensors"):
