@@ -364,8 +364,10 @@ def tables(evaluations, train_logs, compress_evaluations, latency, out):
 def _register_groups() -> None:
     """Attach the command groups that live in their own modules (benchmarks)."""
     from interlat.bench.cli import bench
+    from interlat.schema_docs import docs
 
     main.add_command(bench)
+    main.add_command(docs)
 
 
 _register_groups()
