@@ -28,12 +28,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from interlat import runtime, shards
 from interlat.atomic import atomic_dir, write_json
 from interlat.errors import InterlatError
 from interlat.model.decode import Sampling, decode
+from interlat.progress import progress
 from interlat.text.batching import left_padded_prompts
 from interlat.text.chat import render_ids
 from interlat.text.prompts import planner_messages
@@ -182,7 +182,7 @@ def collect(
     )
     n_tokens = n_empty = n_done = 0
     start = time.perf_counter()
-    with tqdm(total=len(todo), desc=f"collect r{rank}", mininterval=2.0) as bar:
+    with progress(total=len(todo), desc=f"collect r{rank}") as bar:
         for i, batch in todo:
             messages = collect_batch(
                 model,

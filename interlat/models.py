@@ -10,8 +10,8 @@ import math
 import random
 
 import torch
-from tqdm import tqdm
 
+from interlat.progress import progress
 from interlat.text.batching import collate_lm
 from interlat.text.chat import encode_conversation, end_of_turn_id
 from interlat.text.prompts import planner_messages
@@ -44,7 +44,7 @@ def pretrain(
     )
     model.train()
     losses = []
-    for _ in (bar := tqdm(range(steps), desc="pretrain", mininterval=2.0)):
+    for _ in (bar := progress(range(steps), desc="pretrain")):
         rows = [encoded[rng.randrange(len(encoded))] for _ in range(batch_size)]
         batch = collate_lm([r[0] for r in rows], [r[1] for r in rows], tokenizer.pad_token_id)
         out = model(

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
-from tqdm import tqdm
 
 from interlat.atomic import atomic_path, write_json
+from interlat.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def run_chunks(work_dir: Path, chunks: list[tuple[int, int]], run_chunk: Callabl
     from interlat import runtime
 
     with runtime.sigterm_stops():
-        for k, (seed, start) in enumerate(tqdm(chunks, desc=desc, mininterval=2.0)):
+        for k, (seed, start) in enumerate(progress(chunks, desc=desc)):
             part = chunk_path(work_dir, seed, start)
             if not part.exists():
                 frame = run_chunk(seed, start)

@@ -233,9 +233,9 @@ class Trainer(TrainLoop):
         rows = self.rows  # resumed rows, or none
         start = time.perf_counter()
         tokens = 0
-        from tqdm import tqdm
+        from interlat.progress import progress
 
-        bar = tqdm(total=cfg.steps, initial=self.step, desc=f"train {cfg.mode}", disable=self.rank != 0, mininterval=2.0)
+        bar = progress(total=cfg.steps, initial=self.step, desc=f"train {cfg.mode}", disable=self.rank != 0)
         self.engine.train()
         while self.step < cfg.steps:
             self.last_negatives = []
