@@ -11,24 +11,15 @@ success per task type. Which table a record set feeds is read from its schema
 (`benchmark_of`): MATH records grade `correct`, ALFWorld records carry `won` and `steps`.
 """
 
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
+from interlat.stats import bootstrap_ci, cell, difference, fmt, spread_note  # noqa: F401 (the tables' statistics)
 from interlat.variants import is_variant, parse
 
-BOOTSTRAP = 1000
 LEVELS = (3, 4, 5)
-
-
-def bootstrap_ci(correct_by_task: np.ndarray, seed: int = 0, reps: int = BOOTSTRAP) -> tuple[float, float]:
-    """95% percentile interval of the mean over tasks ([n_tasks, n_seeds] array of 0/1)."""
-    n = correct_by_task.shape[0]
-    if n == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(reps, n))
-    means = correct_by_task.mean(1)[idx].mean(1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def benchmark_of(records: pl.DataFrame) -> str:
@@ -36,20 +27,10 @@ def benchmark_of(records: pl.DataFrame) -> str:
     return "alfworld" if {"won", "steps"} <= set(records.columns) else "math"
 
 
-def cell(df: pl.DataFrame, column: str = "correct") -> dict:
-    """Rate (%) of a boolean column: mean and std over seeds, bootstrap interval, for a record subset."""
-    if df.height == 0:
-        return {"mean": float("nan"), "std": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": 0}
-    per_seed = df.group_by("seed").agg(pl.col(column).mean()).sort("seed")[column].to_numpy() * 100
-    wide = df.pivot(on="seed", index="task_id", values=column).drop("task_id").fill_null(False)
-    lo, hi = bootstrap_ci(wide.to_numpy().astype(float) * 100)
-    return {
-        "mean": float(per_seed.mean()),
-        "std": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else 0.0,
-        "lo": lo,
-        "hi": hi,
-        "n": int(df["task_id"].n_unique()),
-    }
+def runs(df: pl.DataFrame) -> dict:
+    """How many training replicates and evaluation seeds a row's cells average."""
+    reps = df["train_seed"].n_unique() if "train_seed" in df.columns else 1
+    return {"replicates": int(reps), "seeds": int(df["seed"].n_unique())}
 
 
 def math_table(records: pl.DataFrame, order: list[str]) -> pl.DataFrame:
@@ -59,11 +40,12 @@ def math_table(records: pl.DataFrame, order: list[str]) -> pl.DataFrame:
         sub = records.filter(pl.col("variant") == variant)
         if sub.height == 0:
             continue
-        row = {"variant": variant, "seeds": int(sub["seed"].n_unique())}
+        row = {"variant": variant, **runs(sub)}
         scopes = {"overall": sub} | {f"level{lv}": sub.filter(pl.col("level") == lv) for lv in LEVELS}
         for name, part in scopes.items():
             for stat, value in cell(part).items():
-                row[f"{name}_{stat}"] = value
+                if stat not in ("replicates", "seeds"):
+                    row[f"{name}_{stat}"] = value
         rows.append(row)
     return pl.DataFrame(rows)
 
@@ -76,20 +58,15 @@ def subject_table(records: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
-def fmt(mean: float, std: float, lo: float, hi: float) -> str:
-    if np.isnan(mean):
-        return "–"
-    return f"{mean:.2f} ± {std:.2f} [{lo:.1f}, {hi:.1f}]"
-
-
 def to_markdown(table: pl.DataFrame, scopes: list[str], title: str) -> str:
     """A Markdown rendering: one column per scope, cells 'mean ± std [lo, hi]'."""
-    head = "| variant | seeds | " + " | ".join(scopes) + " |"
+    head = "| variant | replicates x seeds | " + " | ".join(scopes) + " |"
     sep = "|---|---|" + "---|" * len(scopes)
-    lines = [f"## {title}", "", "Accuracy in %, mean ± std over seeds [95% bootstrap interval over tasks].", "", head, sep]
+    note = spread_note(int(table["replicates"].max()), int(table["seeds"].max()))
+    lines = [f"## {title}", "", f"Accuracy in %, mean {note}", "", head, sep]
     for r in table.iter_rows(named=True):
         cells = [fmt(r[f"{s}_mean"], r[f"{s}_std"], r[f"{s}_lo"], r[f"{s}_hi"]) for s in scopes]
-        lines.append(f"| {r['variant']} | {r['seeds']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['variant']} | {r['replicates']} x {r['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -126,29 +103,34 @@ def compression_table(records: pl.DataFrame, latency: pl.DataFrame | None) -> pl
     rows = []
     for variant in order:
         sub = records.filter(pl.col("variant") == variant)
-        row = {"variant": variant, "seeds": int(sub["seed"].n_unique()), "message_rows": float(sub["message_rows"].mean())}
-        row.update({f"overall_{k}": v for k, v in cell(sub).items()})
+        row = {"variant": variant, **runs(sub), "message_rows": float(sub["message_rows"].mean())}
+        row.update({f"overall_{k}": v for k, v in cell(sub).items() if k not in ("replicates", "seeds")})
         row.update({k: float(lat[variant][k]) if variant in lat else float("nan") for k in LATENCY_COLUMNS})
         rows.append(row)
-    return pl.DataFrame(rows)
+    table = pl.DataFrame(rows)
+    full = table.filter(pl.col("variant") == "interlat")["overall_mean"]
+    # retained: the share of the full message's accuracy a shorter message keeps
+    return table.with_columns((pl.col("overall_mean") / (full[0] if len(full) else float("nan")) * 100).alias("retained"))
 
 
 def compression_markdown(table: pl.DataFrame) -> str:
     lines = [
         "## Table 3: compression (accuracy and latency per message)",
         "",
-        "Accuracy in %, mean ± std over seeds [95% bootstrap interval over tasks]. Latency: seconds per task at "
+        f"Accuracy in %, mean {spread_note(int(table['replicates'].max()), int(table['seeds'].max()))} "
+        "Retained: accuracy as a % of the full message's (interlat). Latency: seconds per task at "
         "batch size 1 (median over repeats, mean over tasks) to produce the message, and for the receiver's first "
         "answer token; speedup of the total against the full message timed in the same run.",
         "",
-        "| variant | message rows | accuracy | message s | receiver s | total s | speedup |",
-        "|---|--:|---|--:|--:|--:|--:|",
+        "| variant | message rows | accuracy | retained | message s | receiver s | total s | speedup |",
+        "|---|--:|---|--:|--:|--:|--:|--:|",
     ]
     for r in table.iter_rows(named=True):
         acc = fmt(r["overall_mean"], r["overall_std"], r["overall_lo"], r["overall_hi"])
         lat = [("–" if np.isnan(r[k]) else f"{r[k]:.4g}") for k in ("message_s", "receiver_s", "total_s")]
         speed = "–" if np.isnan(r["speedup_total"]) else f"{r['speedup_total']:.1f}x"
-        lines.append(f"| {r['variant']} | {r['message_rows']:.1f} | {acc} | " + " | ".join(lat) + f" | {speed} |")
+        kept = "–" if np.isnan(r["retained"]) else f"{r['retained']:.0f}%"
+        lines.append(f"| {r['variant']} | {r['message_rows']:.1f} | {acc} | {kept} | " + " | ".join(lat) + f" | {speed} |")
     return "\n".join(lines) + "\n"
 
 
@@ -157,10 +139,12 @@ ALFWORLD_SPLITS = {"seen": "valid_seen", "unseen": "valid_unseen"}
 
 
 def mean_steps(df: pl.DataFrame) -> float:
-    """Mean over seeds of each seed's mean episode length (nan without episodes)."""
+    """Mean over runs (training replicate x evaluation seed) of each run's mean episode length
+    (nan without episodes)."""
     if df.height == 0:
         return float("nan")
-    return float(df.group_by("seed").agg(pl.col("steps").mean()).sort("seed")["steps"].mean())
+    runs = [c for c in ("train_seed", "seed") if c in df.columns]
+    return float(df.group_by(runs).agg(pl.col("steps").mean()).sort(runs)["steps"].mean())
 
 
 def alfworld_table(records: pl.DataFrame, order: list[str]) -> pl.DataFrame:
@@ -170,11 +154,12 @@ def alfworld_table(records: pl.DataFrame, order: list[str]) -> pl.DataFrame:
         sub = records.filter(pl.col("variant") == variant)
         if sub.height == 0:
             continue
-        row = {"variant": variant, "seeds": int(sub["seed"].n_unique())}
+        row = {"variant": variant, **runs(sub)}
         for name, split in ALFWORLD_SPLITS.items():
             part = sub.filter(pl.col("split") == split)
             for stat, value in cell(part, "won").items():
-                row[f"{name}_{stat}"] = value
+                if stat not in ("replicates", "seeds"):
+                    row[f"{name}_{stat}"] = value
             row[f"{name}_steps_success"] = mean_steps(part.filter(pl.col("won")))
             row[f"{name}_steps_all"] = mean_steps(part)
         rows.append(row)
@@ -202,16 +187,16 @@ def alfworld_markdown(table: pl.DataFrame, types: pl.DataFrame) -> str:
     lines = [
         "## Table 1: ALFWorld",
         "",
-        "Success in %, mean ± std over seeds [95% bootstrap interval over episodes]; steps: mean over",
-        "successful episodes / over all episodes (failed ones count the step cap).",
+        f"Success in %, mean {spread_note(int(table['replicates'].max()), int(table['seeds'].max()))}",
+        "Steps: mean over successful episodes / over all episodes (failed ones count the step cap).",
         "",
-        "| variant | seeds | seen success | unseen success | seen steps | unseen steps |",
+        "| variant | replicates x seeds | seen success | unseen success | seen steps | unseen steps |",
         "|---|---|---|---|---|---|",
     ]
     for r in table.iter_rows(named=True):
         cells = [fmt(r[f"{s}_mean"], r[f"{s}_std"], r[f"{s}_lo"], r[f"{s}_hi"]) for s in ALFWORLD_SPLITS]
         cells += [_steps(r[f"{s}_steps_success"], r[f"{s}_steps_all"]) for s in ALFWORLD_SPLITS]
-        lines.append(f"| {r['variant']} | {r['seeds']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['variant']} | {r['replicates']} x {r['seeds']} | " + " | ".join(cells) + " |")
     everything = types.filter(pl.col("split") == "all")
     names = sorted(set(everything["task_type"].to_list()))
     lines += ["", "### Success per task type (seen and unseen)", "", "| variant | " + " | ".join(names) + " |",
@@ -220,6 +205,33 @@ def alfworld_markdown(table: pl.DataFrame, types: pl.DataFrame) -> str:
         mine = {r["task_type"]: r for r in everything.filter(pl.col("variant") == variant).iter_rows(named=True)}
         cells = [f"{mine[t]['mean']:.1f} (n={mine[t]['n']})" if t in mine else "–" for t in names]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- the claims
+def comparison_table(records: pl.DataFrame, column: str, reference: str = "interlat") -> pl.DataFrame:
+    """`reference` minus every other variant (points), paired on tasks: mean ± std over
+    replicates and the bootstrap interval over tasks — the differences the claims rest on."""
+    ref = records.filter(pl.col("variant") == reference)
+    rows = []
+    for variant in dict.fromkeys(records["variant"].to_list()):
+        if variant != reference and ref.height:
+            other = records.filter(pl.col("variant") == variant)
+            rows.append({"reference": reference, "variant": variant, **difference(ref, other, column)})
+    return pl.DataFrame(rows)
+
+
+def comparison_markdown(tables: dict[str, pl.DataFrame]) -> str:
+    lines = ["## Interlat against each variant", "",
+             "Difference in points (interlat minus the variant, MATH accuracy / ALFWorld success over all episodes), "
+             "mean ± std over training replicates [95% paired bootstrap interval over tasks]; an interval above 0 "
+             "means interlat wins beyond the spread of the tasks.", "",
+             "| benchmark | variant | replicates | difference | beyond the interval |", "|---|---|--:|---|---|"]
+    for benchmark, table in tables.items():
+        for r in table.iter_rows(named=True):
+            verdict = "yes" if r["lo"] > 0 else ("worse" if r["hi"] < 0 else "no")
+            lines.append(f"| {benchmark} | {r['variant']} | {r['replicates']} | "
+                         f"{fmt(r['diff'], r['std'], r['lo'], r['hi'])} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
@@ -284,7 +296,9 @@ def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -
         df = read_records(p)
         frames.setdefault(benchmark_of(df), []).append(df)
     compressed = [read_records(p) for p in compress_evaluations]  # all records checked before anything is written
-    logs = {f"{p.parent.name}/{p.stem}": pl.read_csv(p) for p in train_logs}
+    # labels benchmark/replicate<r>/receiver (train/<benchmark>/replicate<r>/<receiver>.csv)
+    logs = {"/".join([*Path(p).parent.parts[-2:], Path(p).stem]): pl.read_csv(p) for p in train_logs}
+    claims = {}
     shown = []
     with atomic_dir(out) as tmp:
         if "math" in frames:
@@ -295,6 +309,7 @@ def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -
             (tmp / "table2_math.md").write_text(shown[-1])
             subject_table(records).write_csv(tmp / "math_subjects.csv", float_precision=4)
             plots.accuracy_plot(t2, tmp / "accuracy.png", "MATH-format accuracy per variant")
+            claims["math"] = comparison_table(records, "correct")
         if "alfworld" in frames:
             records = pl.concat(frames["alfworld"])
             t1 = alfworld_table(records, list(dict.fromkeys(records["variant"].to_list())))
@@ -304,6 +319,12 @@ def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -
             (tmp / "table1_alfworld.md").write_text(shown[-1])
             types.write_csv(tmp / "alfworld_task_types.csv", float_precision=4)
             plots.success_plot(t1, tmp / "alfworld_success.png", "ALFWorld success per variant")
+            claims["alfworld"] = comparison_table(records, "won")
+        if any(t.height for t in claims.values()):
+            pl.concat([t.with_columns(pl.lit(b).alias("benchmark")) for b, t in claims.items() if t.height],
+                      how="diagonal").write_csv(tmp / "comparisons.csv", float_precision=4)
+            shown.append(comparison_markdown({b: t for b, t in claims.items() if t.height}))
+            (tmp / "comparisons.md").write_text(shown[-1])
         if logs:
             plots.training_plot(logs, tmp / "training.png")
         if compress_evaluations:

@@ -131,10 +131,11 @@ def chunk_path(work_dir: Path, seed: int, start: int) -> Path:
 
 
 def run_chunks(work_dir: Path, chunks: list[tuple[int, int]], run_chunk: Callable[[int, int], pl.DataFrame],
-               out_path: Path, desc: str = "chunks") -> pl.DataFrame:
+               out_path: Path, desc: str = "chunks", constants: dict | None = None) -> pl.DataFrame:
     """Run `run_chunk(seed, start)` for every chunk without a finished file (each written
-    atomically as it finishes), then merge all chunks into `out_path`. On SIGTERM it stops after
-    the chunk being run and raises `interlat.runtime.Stopped` (exit 143, no `out_path`)."""
+    atomically as it finishes), then merge all chunks into `out_path` (with `constants` as
+    columns, e.g. the receiver's training seed). On SIGTERM it stops after the chunk being run
+    and raises `interlat.runtime.Stopped` (exit 143, no `out_path`)."""
     from interlat import runtime
 
     with runtime.sigterm_stops():
@@ -146,13 +147,15 @@ def run_chunks(work_dir: Path, chunks: list[tuple[int, int]], run_chunk: Callabl
                     frame.write_parquet(tmp)
             if runtime.stop_requested() and k + 1 < len(chunks):
                 raise runtime.Stopped(f"chunk {k + 1} of {len(chunks)}", work_dir)
-    return merge_chunks(work_dir, chunks, out_path)
+    return merge_chunks(work_dir, chunks, out_path, constants)
 
 
-def merge_chunks(work_dir: Path, chunks: list[tuple[int, int]], out_path: Path) -> pl.DataFrame:
+def merge_chunks(work_dir: Path, chunks: list[tuple[int, int]], out_path: Path,
+                 constants: dict | None = None) -> pl.DataFrame:
     """Concatenate the finished (seed, start) chunk files, sorted, into `out_path` atomically."""
     frames = [pl.read_parquet(chunk_path(work_dir, s, i)) for s, i in chunks]
     df = pl.concat(frames).sort(["seed", "task_id"])
+    df = df.with_columns(pl.lit(v, dtype=pl.Int64).alias(k) for k, v in (constants or {}).items())
     with atomic_path(out_path) as tmp:
         df.write_parquet(tmp)
     return df

@@ -15,8 +15,8 @@ from tests.helpers import BIN, finished_workflow, smk
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(2400)]  # the first test builds the shared world (whole pipeline / image / cluster)
 
-TARGET = "results/test/train/math/interlat"
-WORK = "work/test/train/math/interlat"
+TARGET = "results/test/train/math/replicate0/interlat"
+WORK = "work/test/train/math/replicate0/interlat"
 NEW_LR = 0.004  # config/config.yaml has 0.001
 
 
@@ -50,7 +50,7 @@ def test_rerun_with_another_lr_retrains_from_scratch(tmp_path_factory, tmp_path)
     (work / "extra.yaml").write_text(f"train:\n  lr: {NEW_LR}\n")
     config = ("--configfile", "config/test.yaml", "extra.yaml")
     smk(work, *config, "--", TARGET)  # params changed: the train job reruns in the same work folder
-    log = (work / "logs/test/train/math/interlat.log").read_text()
+    log = (work / "logs/test/train/math/replicate0/interlat.log").read_text()
     assert f"discarding stale state in {WORK}: settings/inputs changed (lr)" in log, log[-3000:]
     assert "resumed from step" not in log
     rerun = weights(work / TARGET)

@@ -33,22 +33,22 @@ def test_every_expected_output_exists(finished):
         "models/sender/model.safetensors",
         "latents/math/sender/algebra/manifest.json", "latents/math/sender/prealgebra/manifest.json",
         "convert/math/train.jsonl", "convert/math/test.jsonl", "convert/math/rejects.csv",
-        *[f"train/math/{r}/{f}" for r in ("interlat", "cot_full", "no_cot") for f in ("adapter.safetensors", "interlat.json", "model.safetensors")],
-        *[f"train/math/{r}.csv" for r in ("interlat", "cot_full", "no_cot")],
-        *[f"evaluate/math/{v}.parquet" for v in VARIANTS],
+        *[f"train/math/replicate0/{r}/{f}" for r in ("interlat", "cot_full", "no_cot") for f in ("adapter.safetensors", "interlat.json", "model.safetensors")],
+        *[f"train/math/replicate0/{r}.csv" for r in ("interlat", "cot_full", "no_cot")],
+        *[f"evaluate/math/replicate0/{v}.parquet" for v in VARIANTS],
         "tables/table2_math.csv", "tables/table2_math.md", "tables/math_subjects.csv",
         "tables/accuracy.png", "tables/training.png",
         "data/alfworld/train.jsonl", "data/alfworld/test.jsonl", "data/alfworld/json_2.1.1/train",
         "data/alfworld/json_2.1.1/valid_seen", "data/alfworld/json_2.1.1/valid_unseen",
         *[f"latents/alfworld/sender/{t}/manifest.json" for t in ("pick_and_place_simple", "look_at_obj_in_light")],
         "convert/alfworld/train.jsonl", "convert/alfworld/test.jsonl", "convert/alfworld/rejects.csv",
-        *[f"train/alfworld/{r}/{f}" for r in ("interlat", "cot_full", "no_cot") for f in ("adapter.safetensors", "interlat.json", "model.safetensors")],
-        *[f"train/alfworld/{r}.csv" for r in ("interlat", "cot_full", "no_cot")],
-        *[f"evaluate/alfworld/{v}.parquet" for v in VARIANTS],
+        *[f"train/alfworld/replicate0/{r}/{f}" for r in ("interlat", "cot_full", "no_cot") for f in ("adapter.safetensors", "interlat.json", "model.safetensors")],
+        *[f"train/alfworld/replicate0/{r}.csv" for r in ("interlat", "cot_full", "no_cot")],
+        *[f"evaluate/alfworld/replicate0/{v}.parquet" for v in VARIANTS],
         "tables/table1_alfworld.csv", "tables/table1_alfworld.md", "tables/alfworld_task_types.csv",
         "tables/alfworld_success.png",
-        *[f"compress/math/K{k}/student.safetensors" for k in _COMPRESS["k_list"]],
-        *[f"evaluate/math/{v}.parquet" for v in COMPRESS_VARIANTS],
+        *[f"compress/math/replicate0/K{k}/student.safetensors" for k in _COMPRESS["k_list"]],
+        *[f"evaluate/math/replicate0/{v}.parquet" for v in COMPRESS_VARIANTS],
         *[f"latency/math/{m}.csv" for m in ["full", *[f"K{k}" for k in _COMPRESS["k_list"]]]],
         "tables/table3_compression.csv", "tables/table3_compression.md", "tables/compression.png",
     ]
@@ -62,8 +62,8 @@ def test_every_expected_output_exists(finished):
         assert logged == timed, f"rule {rule}: jobs logged {logged}, benchmarked {timed}"
     jobs = {str(f.relative_to(logs).with_suffix("")) for f in logs.rglob("*.log")}
     for benchmark in ("math", "alfworld"):
-        assert {f"train/{benchmark}/{r}" for r in ("interlat", "cot_full", "no_cot")} <= jobs
-        assert {f"evaluate/{benchmark}/{v}" for v in VARIANTS} <= jobs
+        assert {f"train/{benchmark}/replicate0/{r}" for r in ("interlat", "cot_full", "no_cot")} <= jobs
+        assert {f"evaluate/{benchmark}/replicate0/{v}" for v in VARIANTS} <= jobs
     assert (logs / "tables.log").is_file() and (timings / "tables.tsv").is_file()
 
 
@@ -74,13 +74,29 @@ def test_accuracy_table_has_one_row_per_variant(finished):
         for stat in ("mean", "std", "lo", "hi", "n"):
             assert f"{scope}_{stat}" in t.columns
     assert ((t["overall_mean"] >= 0) & (t["overall_mean"] <= 100)).all()
-    records = pl.read_parquet(finished / "results/test/evaluate/math/interlat.parquet")
-    assert {"task_id", "variant", "seed", "prediction", "extracted", "correct", "n_tokens"} <= set(records.columns)
+    records = pl.read_parquet(finished / "results/test/evaluate/math/replicate0/interlat.parquet")
+    assert {"task_id", "variant", "seed", "train_seed", "prediction", "extracted", "correct", "n_tokens"} <= set(records.columns)
 
 
 def test_rerun_is_a_no_op(finished):
     out = smk(finished, "-n")
     assert "Nothing to be done" in out.stdout + out.stderr
+
+
+def test_another_replicate_reruns_only_its_training_evaluation_and_the_tables(finished, tmp_path):
+    """Adding a training replicate plans its receivers, students and evaluations and the tables:
+    not the data, models, messages or latency (timed on the first replicate); the new jobs train
+    with seed + 1 into replicate1/ folders."""
+    cfg = yaml.safe_load((REPO / "config/test.yaml").read_text())
+    override = tmp_path / "override.yaml"
+    override.write_text("replicates: [0, 1]\n")
+    out = smk(finished, "-n", "--configfile", "config/test.yaml", str(override))
+    receivers = 3 * 2  # interlat, cot_full, no_cot per benchmark
+    assert planned_jobs(out) == {"train": receivers, "compress": len(cfg["compress"]["k_list"]),
+                                 "evaluate": 2 * len(VARIANTS) + len(COMPRESS_VARIANTS), "tables": 1, "all": 1}
+    outputs = [line for line in (out.stdout + out.stderr).splitlines() if line.strip().startswith("output:")]
+    assert any("train/math/replicate1/interlat" in line for line in outputs), outputs
+    assert not [line for line in outputs if "replicate0" in line], outputs
 
 
 def test_changed_evaluation_parameter_reruns_only_evaluation_and_tables(finished, tmp_path):

@@ -5,10 +5,13 @@ The environments of a chunk step together (`interlat.evaluate.episodes.run_episo
 step the receiver generates ONCE, batched, for all unfinished episodes. An episode's prompt
 is the episode so far under the receiver's chat template: the first human turn (room, task,
 plan sentence) with the variant's message spliced at the marker, then the receiver's earlier
-outputs and the "Observation: ..." turns. Insertion, adapter and decoding are those of the
-MATH evaluation (`interlat.evaluate.math.generate_with_message`), so every variant works here too
+outputs and the "Observation: ..." turns. Insertion and adapter are those of the MATH
+evaluation (`interlat.evaluate.messages.splice_prompts`), so every variant works here too
 (interlat, text, no_comm, cot_full, no_cot, cross_task, the noise variants, ...); a latent
-variant's message is drawn once per episode, seeded per (seed, task).
+variant's message is drawn once per episode, seeded per (seed, task). Each episode's KV cache
+is kept between steps (`cached_policy`, `interlat.model.stepcache`): a step feeds only what
+the conversation gained since the last one; at T=0 it takes the actions of the recomputing
+`receiver_policy`.
 
 The action is the first "Action: ..." line of the output (an unparsable output still costs
 a step); an episode ends at the engine's `won` flag (success) or after `max_steps` steps.
@@ -38,10 +41,14 @@ from interlat.evaluate.messages import (
     PLAIN_VARIANTS,
     generate_with_message,
     raw_messages,
+    splice_prompts,
+    stop_ids,
     task_seed,
 )
 from interlat.model.decode import Sampling
+from interlat.model.stepcache import StepCache
 from interlat.text.chat import render_ids
+from interlat.text.prompts import MARKER
 from interlat.workdir import open_state, run_chunks
 
 log = logging.getLogger(__name__)
@@ -78,7 +85,11 @@ def episode_prompt(tokenizer, row: dict, turns: list[dict], plain: bool) -> list
 
 
 def receiver_policy(receiver, tokenizer, rows: dict, raw: dict | None, variant: str, cfg: Sampling, generator) -> Policy:
-    """One batched generation per call for all unfinished episodes (rows and raw messages by task id)."""
+    """The recomputing policy: every call re-encodes each unfinished episode from its start.
+
+    One batched generation per call for all unfinished episodes (rows and raw messages by
+    task id). Kept as the reference for `cached_policy` (same outputs at T=0) and for P8.
+    """
     plain = variant in PLAIN_VARIANTS
 
     def policy(episodes: list[Episode]) -> list[str]:
@@ -87,6 +98,61 @@ def receiver_policy(receiver, tokenizer, rows: dict, raw: dict | None, variant: 
         msgs = None if raw is None else [raw[ep.game.task_id] for ep in episodes]
         plans = [r["plan"] for r in mine]
         return [text for text, _ in generate_with_message(receiver, tokenizer, prompts, plans, msgs, variant, cfg, generator)]
+
+    return policy
+
+
+def _prefill(receiver, tokenizer, prompts, mine, raw, variant, episodes) -> tuple[StepCache, torch.Tensor, list[int]]:
+    """A new cache holding each episode's prompt, its message spliced at the marker."""
+    msgs = None if raw is None else [raw[ep.game.task_id] for ep in episodes]
+    embeds, lengths = splice_prompts(receiver, tokenizer, prompts, [r["plan"] for r in mine], msgs, variant)
+    marker = tokenizer.convert_tokens_to_ids(MARKER)
+    rows, ends, floors = [], [], []
+    for b, ids in enumerate(prompts):
+        p = ids.index(marker) if marker in ids else len(ids)  # the spliced block replaces the marker
+        extra = int(lengths[b]) - len(ids)
+        rows.append(embeds[b, : int(lengths[b])])
+        ends.append([i if i < p else i + extra for i in range(len(ids))])
+        floors.append(p + 1 if p < len(ids) else 0)  # never rewind into the spliced message
+    cache = StepCache(receiver.lm)
+    h = cache.extend(rows, prompts, ends)
+    return cache, h, floors
+
+
+def cached_policy(receiver, tokenizer, rows: dict, raw: dict | None, variant: str, cfg: Sampling, generator) -> Policy:
+    """The policy evaluation uses: like `receiver_policy`, but each episode's KV cache is kept.
+
+    The first call for a set of episodes prefills their prompts (message spliced); each later
+    call feeds each episode only what its conversation gained since (the end of its last output,
+    the observation, the next turn's header). A cached turn that the rendered conversation no
+    longer starts with (a generated text that re-tokenises differently) is rewound to the common
+    prefix; one reaching into the first turn restarts the batch from a fresh prefill.
+    """
+    plain = variant in PLAIN_VARIANTS
+    stops = stop_ids(tokenizer)
+    state: dict = {"episodes": [], "cache": None, "floors": []}
+
+    def policy(episodes: list[Episode]) -> list[str]:
+        mine = [rows[ep.game.task_id] for ep in episodes]
+        prompts = [episode_prompt(tokenizer, r, ep.turns, plain) for r, ep in zip(mine, episodes, strict=True)]
+        known = {id(ep): i for i, ep in enumerate(state["episodes"])}
+        order = [known.get(id(ep)) for ep in episodes]
+        cache = state["cache"]
+        fresh = cache is None or None in order
+        if not fresh:
+            cache.keep(order)
+            floors = [state["floors"][i] for i in order]
+            keep = [cache.common_prefix(b, ids) for b, ids in enumerate(prompts)]
+            fresh = any(n < f for n, f in zip(keep, floors, strict=True))
+        if fresh:
+            cache, h, floors = _prefill(receiver, tokenizer, prompts, mine, raw, variant, episodes)
+        else:
+            for b, n in enumerate(keep):
+                cache.rewind(b, n)
+            h = cache.extend_tokens([ids[n:] for ids, n in zip(prompts, keep, strict=True)])
+        state.update(episodes=list(episodes), cache=cache, floors=floors)
+        tokens = cache.generate(h, eos_ids=stops, cfg=cfg, generator=generator)
+        return [tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
 
     return policy
 
@@ -119,6 +185,7 @@ def evaluate_alfworld(
     where: str = "conversations",
     receiver_dir: Path | None = None,
     inputs: dict | None = None,
+    constants: dict | None = None,
 ) -> pl.DataFrame:
     """Play every row's game under `variant` for every seed; see the module docstring.
 
@@ -141,7 +208,7 @@ def evaluate_alfworld(
         raw = raw_messages(variant, [g.task_id for g in chunk], ids, messages, seed)
         raw_by_id = None if raw is None else {g.task_id: h for g, h in zip(chunk, raw, strict=True)}
         gen = torch.Generator().manual_seed(task_seed(seed, chunk[0].task_id))
-        policy = receiver_policy(receiver, tokenizer, by_id, raw_by_id, variant, cfg, gen)
+        policy = cached_policy(receiver, tokenizer, by_id, raw_by_id, variant, cfg, gen)
         t0 = time.perf_counter()
         done = run_episodes(chunk, policy, max_steps=max_steps, seed=seed)
         dt = (time.perf_counter() - t0) / len(chunk)
@@ -164,4 +231,4 @@ def evaluate_alfworld(
         log.info("seed %d, games %d-%d: %d/%d won", seed, start, start + len(chunk) - 1, sum(r["won"] for r in recs), len(recs))
         return pl.DataFrame(recs, schema=RECORD_SCHEMA)
 
-    return run_chunks(work_dir, chunks, run_chunk, out_path, desc=f"alfworld {variant}")
+    return run_chunks(work_dir, chunks, run_chunk, out_path, desc=f"alfworld {variant}", constants=constants)

@@ -63,6 +63,7 @@ def evaluate_math(
     out_path: Path,
     student=None,
     inputs: dict | None = None,
+    constants: dict | None = None,
 ) -> pl.DataFrame:
     """Evaluate `variant` over `rows` for every seed; see the module docstring.
 
@@ -109,7 +110,7 @@ def evaluate_math(
             )
         return pl.DataFrame(recs, schema=RECORD_SCHEMA)
 
-    return run_chunks(work_dir, chunks, run_chunk, out_path, desc=f"evaluate {variant}")
+    return run_chunks(work_dir, chunks, run_chunk, out_path, desc=f"evaluate {variant}", constants=constants)
 
 
 __all__ = ["evaluate_math"]

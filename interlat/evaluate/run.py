@@ -31,8 +31,10 @@ def run_evaluation(*, benchmark: str, receiver: Path, conversations: Path, laten
     from interlat.evaluate.math import evaluate_math
 
     latent = is_latent(variant)
-    model, tok = interlat.load_receiver(receiver)
-    student_model = student_for_variant(student, variant, model, tok)
+    from interlat.runtime import local_device
+
+    model, tok = interlat.load_receiver(receiver, device=local_device())  # GPU in bf16 where there is one
+    student_model = student_for_variant(student, variant, model, tok, device=model.device)
     messages = {}
     if latent:
         messages = shards.load_messages_of(latents, hidden_size=model.adapter.sender_dim,
@@ -42,6 +44,8 @@ def run_evaluation(*, benchmark: str, receiver: Path, conversations: Path, laten
         check_messages(rows, messages, conversations, latents)
     inputs = {"receiver": receiver, "conversations": conversations, "latents": list(latents or []),
               "student": student if student_model is not None else None}  # stamp the resumable chunks
+    # the training replicate (tables: mean ± std over replicates); absent in checkpoints saved by hand
+    constants = {"train_seed": int(model.config_json.get("train", {}).get("seed", 0))}
     if benchmark == "alfworld":
         from interlat.evaluate.alfworld import evaluate_alfworld
 
@@ -49,11 +53,11 @@ def run_evaluation(*, benchmark: str, receiver: Path, conversations: Path, laten
             raise InterlatError("--games: required with --benchmark alfworld")
         df = evaluate_alfworld(model, tok, rows, messages, games_dir=games_dir, variant=variant, seeds=seeds, cfg=cfg,
                                max_steps=max_steps, batch_size=batch_size, work_dir=work_dir, out_path=out,
-                               where=str(conversations), inputs=inputs)
+                               where=str(conversations), inputs=inputs, constants=constants)
         won = df.filter(pl.col("won"))
         return (f"{variant}: success {df['won'].mean() * 100:.2f}% over {df.height} episodes, mean steps "
                 f"{won['steps'].mean() or float('nan'):.2f} / {df['steps'].mean():.2f} -> {out}")
     df = evaluate_math(model, tok, rows, messages, variant=variant, seeds=seeds,
                        cfg=cfg, batch_size=batch_size, work_dir=work_dir, out_path=out, student=student_model,
-                       inputs=inputs)
+                       inputs=inputs, constants=constants)
     return f"{variant}: accuracy {df['correct'].mean() * 100:.2f}% over {df.height} answers -> {out}"

@@ -287,7 +287,7 @@ def test_changing_the_k_list_reruns_only_the_new_k(tmp_path_factory, tmp_path):
 
     work = finished_workflow(tmp_path_factory)
     test_cfg = yaml.safe_load((REPO / "config/test.yaml").read_text())["compress"]
-    assert (work / f"results/test/compress/math/K{test_cfg['k_list'][0]}/student.safetensors").is_file()
+    assert (work / f"results/test/compress/math/replicate0/K{test_cfg['k_list'][0]}/student.safetensors").is_file()
     assert (work / "results/test/tables/table3_compression.md").is_file()
     new_k = max(test_cfg["k_list"]) + 1
     override = tmp_path / "override.yaml"
@@ -295,4 +295,4 @@ def test_changing_the_k_list_reruns_only_the_new_k(tmp_path_factory, tmp_path):
     out = smk(work, "-n", "--configfile", "config/test.yaml", str(override))
     assert planned_jobs(out) == {"compress": 1, "evaluate": 1, "latency": 1, "tables": 1, "all": 1}
     text = out.stdout + out.stderr
-    assert f"compress/math/K{new_k}" in text and f"compressed_{new_k}.parquet" in text and f"latency/math/K{new_k}.csv" in text
+    assert f"compress/math/replicate0/K{new_k}" in text and f"compressed_{new_k}.parquet" in text and f"latency/math/K{new_k}.csv" in text

@@ -120,7 +120,7 @@ def test_every_kind_of_variant_plays_episodes_batched_to_the_step_cap(world, mon
         calls.clear()
         seeds = [0, 1] if variant == "interlat" else [0]
         df = pl.read_parquet(evaluate(world, variant, ",".join(map(str, seeds))))
-        assert set(ev.RECORD_SCHEMA) == set(df.columns)
+        assert set(ev.RECORD_SCHEMA) | {"train_seed"} == set(df.columns)
         assert df.height == 2 * len(seeds) and df["variant"].unique().to_list() == [variant]
         assert sorted(df["seed"].to_list()) == sorted(seeds * 2)
         assert sorted(df["split"].unique().to_list()) == ["valid_seen", "valid_unseen"]
@@ -177,7 +177,8 @@ def test_table1_has_one_row_per_variant(world):
     args = [a for f in files for a in ("--evaluations", f)]
     run_cli("tables", *args, "--train-logs", world["root"] / "train.csv", "--out", out)
     assert {p.name for p in out.iterdir()} == {
-        "table1_alfworld.csv", "table1_alfworld.md", "alfworld_task_types.csv", "alfworld_success.png", "training.png"
+        "table1_alfworld.csv", "table1_alfworld.md", "alfworld_task_types.csv", "alfworld_success.png", "training.png",
+        "comparisons.csv", "comparisons.md",
     }
     t1 = pl.read_csv(out / "table1_alfworld.csv")
     assert t1["variant"].to_list() == VARIANTS
@@ -186,20 +187,20 @@ def test_table1_has_one_row_per_variant(world):
             assert f"{split}_{stat}" in t1.columns
         assert (t1[f"{split}_n"] == 1).all()
     md = (out / "table1_alfworld.md").read_text()
-    assert "| variant | seeds | seen success | unseen success | seen steps | unseen steps |" in md
+    assert "| variant | replicates x seeds | seen success | unseen success | seen steps | unseen steps |" in md
     types = pl.read_csv(out / "alfworld_task_types.csv")
     assert set(types["task_type"]) == {TYPE} and set(types["split"]) == {"seen", "unseen", "all"}
 
 
 def test_table1_statistics():
-    """Success per seed, steps over successful episodes and over all, in Table 1's order."""
+    """Success per training replicate, steps over successful episodes and over all, in Table 1's order."""
     from interlat import tables as tb
 
     rows = []
     for seed, outcomes in ((0, [(True, 4), (False, 20), (True, 6), (False, 20)]), (1, [(True, 2), (True, 8), (False, 20), (False, 20)])):
         for k, (won, steps) in enumerate(outcomes):
             rows.append({"task_id": f"t{k}", "task_type": "pick_and_place_simple", "split": ("valid_seen", "valid_unseen")[k % 2],
-                         "variant": "interlat", "seed": seed, "steps": steps, "won": won})
+                         "variant": "interlat", "seed": 0, "train_seed": seed, "steps": steps, "won": won})
     records = pl.DataFrame(rows)
     assert tb.benchmark_of(records) == "alfworld"
     t1 = tb.alfworld_table(records, ["interlat"]).row(0, named=True)

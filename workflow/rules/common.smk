@@ -18,6 +18,7 @@ wildcard_constraints:
     model="tokenizer|sender|receiver|llama",
     receiver="|".join(RECEIVERS),
     variant=r"[A-Za-z0-9_.]+",
+    replicate=r"\d+",
 
 
 def repeat_option(flag, values):
@@ -72,11 +73,30 @@ def get_receivers():
     return receivers_of(config["evaluate"]["variants"])
 
 
+def hub_snapshot(kind, repo_id, revision):
+    """The shared download folder of a pinned repository (rule `download`)."""
+    return f"resources/hub/{kind}/{repo_id}/{revision}"
+
+
+def get_data_input(wildcards):
+    """hendrycks MATH at a pinned revision: its shared download (else nothing)."""
+    section = config["data"][wildcards.benchmark]
+    if section["source"] != "hf" or not section["revision"]:
+        return {}
+    return {"snapshot": hub_snapshot("datasets", section["dataset_id"], section["revision"])}
+
+
+def get_dataset_id(wildcards, input):
+    """The downloaded copy when pinned (datasets reads the folder offline), else the hub id."""
+    return input.get("snapshot", config["data"][wildcards.benchmark]["dataset_id"])
+
+
 def get_model_input(wildcards):
-    """Tiny models need the tokenizer (and the sender its pretraining data); downloads nothing."""
+    """Tiny models need the tokenizer (and the sender its pretraining data); hub models their
+    shared download (resources/hub/models/<hf_id>/<revision>)."""
     spec = config["models"][wildcards.model]
     if spec["hf_id"]:
-        return {}
+        return {"snapshot": hub_snapshot("models", spec["hf_id"], spec["revision"])}
     inputs = {"tokenizer": f"results/{RUN}/models/tokenizer"}
     if spec["pretrain_steps"] > 0:
         inputs["data"] = get_data_dirs()
@@ -115,10 +135,20 @@ def get_train_param(name):
 
 
 def get_launcher(wildcards, resources):
-    """torchrun for multi-process engines (process count from the rule's resources)."""
+    """torchrun for multi-process engines (process count from the rule's resources); DeepSpeed
+    always runs under torchrun (without its environment it looks for MPI)."""
     nproc = max(int(resources.get("gpu", 0)), int(config["train"]["nproc"]))
-    if config["train"]["engine"] == "single" or nproc <= 1:
+    engine = config["train"]["engine"]
+    if engine == "single" or (engine == "ddp" and nproc <= 1):
         return ""
+    return f"torchrun --standalone --nproc_per_node={nproc} --no-python"
+
+
+def get_compress_launcher(wildcards, resources):
+    """torchrun over the job's GPUs (at least one process) for the DeepSpeed student."""
+    if config["compress"]["engine"] != "deepspeed":
+        return ""
+    nproc = max(int(resources.get("gpu", 0)), 1)
     return f"torchrun --standalone --nproc_per_node={nproc} --no-python"
 
 
@@ -126,14 +156,14 @@ def get_eval_input(wildcards):
     """Receiver, conversations and messages (ALFWorld also the games)."""
     variant = parse_variant(wildcards.variant)
     inputs = {
-        "receiver": f"results/{RUN}/train/{wildcards.benchmark}/{variant.receiver}",
+        "receiver": f"{replicate_dir('train', wildcards)}/{variant.receiver}",
         "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
         "latents": get_latents(wildcards),
     }
     if wildcards.benchmark == "alfworld":
         inputs["games"] = f"results/{RUN}/data/alfworld"
     if variant.kind == COMPRESSED:
-        inputs["student"] = f"results/{RUN}/compress/{wildcards.benchmark}/K{variant.k}"
+        inputs["student"] = f"{replicate_dir('compress', wildcards)}/K{variant.k}"
     return inputs
 
 
@@ -162,20 +192,37 @@ def get_seeds(wildcards=None):
     return ",".join(str(s) for s in config["seeds"])
 
 
+def replicate_dir(stage, wildcards, replicate=None):
+    """results/<run>/<stage>/<benchmark>/replicate<r>: a training replicate's folder of a stage."""
+    r = wildcards.replicate if replicate is None else replicate
+    return f"results/{RUN}/{stage}/{wildcards.benchmark}/replicate{r}"
+
+
+def get_replicate_seed(section):
+    """<section>.seed + r: replicate r's training seed (receivers: train, students: compress)."""
+
+    def f(wildcards):
+        return int(config[section]["seed"]) + int(wildcards.replicate)
+
+    return f
+
+
 def get_evaluations(wildcards):
     return expand(
-        "results/{run}/evaluate/{benchmark}/{variant}.parquet",
+        "results/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}.parquet",
         run=RUN,
         benchmark=config["benchmarks"],
+        replicate=config["replicates"],
         variant=config["evaluate"]["variants"],
     )
 
 
 def get_train_logs(wildcards):
     return expand(
-        "results/{run}/train/{benchmark}/{receiver}.csv",
+        "results/{run}/train/{benchmark}/replicate{replicate}/{receiver}.csv",
         run=RUN,
         benchmark=config["benchmarks"],
+        replicate=config["replicates"],
         receiver=get_receivers(),
     )
 
@@ -203,7 +250,7 @@ def get_compress_variants():
 def get_compress_input(wildcards):
     """The teacher (interlat receiver), the student's initial LM, conversations, full messages."""
     return {
-        "teacher": f"results/{RUN}/train/{wildcards.benchmark}/interlat",
+        "teacher": f"{replicate_dir('train', wildcards)}/interlat",
         "student": f"results/{RUN}/models/{config['compress']['student']}",
         "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
         "latents": get_latents(wildcards),
@@ -212,9 +259,10 @@ def get_compress_input(wildcards):
 
 def get_compress_evaluations(wildcards):
     return expand(
-        "results/{run}/evaluate/{benchmark}/{variant}.parquet",
+        "results/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}.parquet",
         run=RUN,
         benchmark=get_compress_benchmarks(),
+        replicate=config["replicates"],
         variant=get_compress_variants(),
     )
 
@@ -232,15 +280,17 @@ def get_latency_tables(wildcards):
 
 
 def get_latency_input(wildcards):
+    """Timed on the first replicate's receiver and students (speed does not depend on the seed)."""
+    first = config["replicates"][0]
     inputs = {
         "sender": f"results/{RUN}/models/sender",
-        "receiver": f"results/{RUN}/train/{wildcards.benchmark}/interlat",
+        "receiver": f"{replicate_dir('train', wildcards, first)}/interlat",
         "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
         "latents": get_latents(wildcards),
     }
     if wildcards.message != "full":
         inputs["student"] = (
-            f"results/{RUN}/compress/{wildcards.benchmark}/{wildcards.message}"
+            f"{replicate_dir('compress', wildcards, first)}/{wildcards.message}"
         )
     return inputs
 

@@ -1,12 +1,14 @@
 """Compression: students that emit K latents (one job per K), and the latency of every message.
 
-REQUIRED INPUTS: results/<run>/train/<benchmark>/interlat/ (the teacher),
+REQUIRED INPUTS: results/<run>/train/<benchmark>/replicate<r>/interlat/ (the teacher),
     results/<run>/models/<compress.student>/ (the student's initial LM, e.g. the sender),
     results/<run>/convert/<benchmark>/, results/<run>/latents/<benchmark>/sender/<subject>/
-OUTPUTS: results/<run>/compress/<benchmark>/K<K>/ (student checkpoint + log.csv),
+OUTPUTS: results/<run>/compress/<benchmark>/replicate<r>/K<K>/ (student checkpoint + log.csv;
+    seed compress.seed + r),
     results/<run>/latency/<benchmark>/{full,K<K>}.csv (seconds per message: `full` times the
-    sender's full message and the untrained baselines, `K<K>` the full message and that student)
-Resumable training state: work/<run>/compress/<benchmark>/K<K>/
+    sender's full message and the untrained baselines, `K<K>` the full message and that student;
+    both on the first replicate)
+Resumable training state: work/<run>/compress/<benchmark>/replicate<r>/K<K>/
 """
 
 
@@ -14,11 +16,11 @@ rule compress:
     input:
         unpack(get_compress_input),
     output:
-        directory("results/{run}/compress/{benchmark}/K{K}"),
+        directory("results/{run}/compress/{benchmark}/replicate{replicate}/K{K}"),
     log:
-        "logs/{run}/compress/{benchmark}/K{K}.log",
+        "logs/{run}/compress/{benchmark}/replicate{replicate}/K{K}.log",
     benchmark:
-        "benchmarks/{run}/compress/{benchmark}/K{K}.tsv"
+        "benchmarks/{run}/compress/{benchmark}/replicate{replicate}/K{K}.tsv"
     wildcard_constraints:
         K=r"\d+",
     threads: 1
@@ -27,10 +29,16 @@ rule compress:
         runtime=600,
     params:
         latents=lambda wildcards, input: repeat_option("--latents", input.latents),
-        work="work/{run}/compress/{benchmark}/K{K}",
+        work="work/{run}/compress/{benchmark}/replicate{replicate}/K{K}",
         epochs=lookup(dpath="compress/epochs", within=config),
         max_steps=lookup(dpath="compress/max_steps", within=config),
+        launcher=get_compress_launcher,
         batch_size=lookup(dpath="compress/batch_size", within=config),
+        gradient_accumulation=lookup(
+            dpath="compress/gradient_accumulation", within=config
+        ),
+        engine=lookup(dpath="compress/engine", within=config),
+        deepspeed_config=lookup(dpath="compress/deepspeed_config", within=config),
         lr=lookup(dpath="compress/lr", within=config),
         warmup_ratio=lookup(dpath="compress/warmup_ratio", within=config),
         weight_decay=lookup(dpath="compress/weight_decay", within=config),
@@ -45,10 +53,10 @@ rule compress:
             "gradient-checkpointing", config["compress"]["gradient_checkpointing"]
         ),
         checkpoint_every=lookup(dpath="compress/checkpoint_every", within=config),
-        seed=lookup(dpath="compress/seed", within=config),
+        seed=get_replicate_seed("compress"),
     shell:
         r"""
-        interlat --threads {threads} compress \
+        {params.launcher} interlat --threads {threads} compress \
             --teacher {input.teacher:q} \
             --student {input.student:q} \
             --conversations {input.conversations:q}/train.jsonl \
@@ -57,6 +65,9 @@ rule compress:
             --epochs {params.epochs} \
             --max-steps {params.max_steps} \
             --batch-size {params.batch_size} \
+            --gradient-accumulation {params.gradient_accumulation} \
+            --engine {params.engine} \
+            --deepspeed-config {params.deepspeed_config:q} \
             --lr {params.lr} \
             --warmup-ratio {params.warmup_ratio} \
             --weight-decay {params.weight_decay} \

@@ -3,11 +3,12 @@
 MATH: answers graded symbolically. ALFWorld: episodes in the text environment, the receiver
 generating once per step for all unfinished episodes.
 
-REQUIRED INPUTS: results/<run>/train/<benchmark>/<receiver>/, results/<run>/convert/<benchmark>/,
+REQUIRED INPUTS: results/<run>/train/<benchmark>/replicate<r>/<receiver>/, results/<run>/convert/<benchmark>/,
     results/<run>/latents/<benchmark>/sender/<subject>/, ALFWorld: results/<run>/data/alfworld/,
-    compressed_<K>: results/<run>/compress/<benchmark>/K<K>/
-OUTPUTS: results/<run>/evaluate/<benchmark>/<variant>.parquet (per-example or per-episode records)
-Resumable chunks: work/<run>/evaluate/<benchmark>/<variant>/
+    compressed_<K>: results/<run>/compress/<benchmark>/replicate<r>/K<K>/
+OUTPUTS: results/<run>/evaluate/<benchmark>/replicate<r>/<variant>.parquet (per-example or
+    per-episode records; column train_seed names the replicate)
+Resumable chunks: work/<run>/evaluate/<benchmark>/replicate<r>/<variant>/
 """
 
 
@@ -15,11 +16,11 @@ rule evaluate:
     input:
         unpack(get_eval_input),
     output:
-        "results/{run}/evaluate/{benchmark}/{variant}.parquet",
+        "results/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}.parquet",
     log:
-        "logs/{run}/evaluate/{benchmark}/{variant}.log",
+        "logs/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}.log",
     benchmark:
-        "benchmarks/{run}/evaluate/{benchmark}/{variant}.tsv"
+        "benchmarks/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -29,7 +30,7 @@ rule evaluate:
         student=lambda wildcards, input: repeat_option(
             "--student", input.get("student", [])
         ),
-        work="work/{run}/evaluate/{benchmark}/{variant}",
+        work="work/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}",
         games=lambda wildcards, input: repeat_option("--games", input.get("games", [])),
         max_steps=lambda wildcards: repeat_option(
             "--max-steps", get_max_steps(wildcards)

@@ -2,8 +2,9 @@
 
 REQUIRED INPUTS: results/<run>/models/{receiver,llama}/, results/<run>/convert/<benchmark>/,
     results/<run>/latents/<benchmark>/sender/<subject>/
-OUTPUTS: results/<run>/train/<benchmark>/<receiver>/ (checkpoint), <receiver>.csv (loss log)
-Resumable training state: work/<run>/train/<benchmark>/<receiver>/
+OUTPUTS: results/<run>/train/<benchmark>/replicate<r>/<receiver>/ (checkpoint), <receiver>.csv
+    (loss log); replicate r trains with seed train.seed + r
+Resumable training state: work/<run>/train/<benchmark>/replicate<r>/<receiver>/
 """
 
 
@@ -11,12 +12,14 @@ rule train:
     input:
         unpack(get_train_input),
     output:
-        ckpt=directory("results/{run}/train/{benchmark}/{receiver}"),
-        log_csv="results/{run}/train/{benchmark}/{receiver}.csv",
+        ckpt=directory(
+            "results/{run}/train/{benchmark}/replicate{replicate}/{receiver}"
+        ),
+        log_csv="results/{run}/train/{benchmark}/replicate{replicate}/{receiver}.csv",
     log:
-        "logs/{run}/train/{benchmark}/{receiver}.log",
+        "logs/{run}/train/{benchmark}/replicate{replicate}/{receiver}.log",
     benchmark:
-        "benchmarks/{run}/train/{benchmark}/{receiver}.tsv"
+        "benchmarks/{run}/train/{benchmark}/replicate{replicate}/{receiver}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
@@ -27,9 +30,11 @@ rule train:
         latents=lambda wildcards, input: repeat_option(
             "--latents", input.get("latents", [])
         ),
-        work="work/{run}/train/{benchmark}/{receiver}",
+        work="work/{run}/train/{benchmark}/replicate{replicate}/{receiver}",
         steps=get_train_param("steps"),
+        epochs=lookup(dpath="train/epochs", within=config),
         batch_size=get_train_param("batch_size"),
+        gradient_accumulation=lookup(dpath="train/gradient_accumulation", within=config),
         lr=get_train_param("lr"),
         warmup_ratio=lookup(dpath="train/warmup_ratio", within=config),
         weight_decay=lookup(dpath="train/weight_decay", within=config),
@@ -45,7 +50,7 @@ rule train:
             "gradient-checkpointing", config["train"]["gradient_checkpointing"]
         ),
         checkpoint_every=lookup(dpath="train/checkpoint_every", within=config),
-        seed=lookup(dpath="train/seed", within=config),
+        seed=get_replicate_seed("train"),
     shell:
         r"""
         {params.launcher} interlat --threads {threads} train \
@@ -54,7 +59,9 @@ rule train:
             {params.latents} \
             --mode {params.mode} \
             --steps {params.steps} \
+            --epochs {params.epochs} \
             --batch-size {params.batch_size} \
+            --gradient-accumulation {params.gradient_accumulation} \
             --lr {params.lr} \
             --warmup-ratio {params.warmup_ratio} \
             --weight-decay {params.weight_decay} \
