@@ -135,8 +135,17 @@ def run_models(*, arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, in
             raise InterlatError("--pretrain-data: required with --pretrain-steps > 0")
         conversations = pretraining_conversations(pretrain_data)
         losses = pretrain(model, tok, conversations, steps=pretrain_steps, batch_size=batch_size, lr=lr, seed=seed)
+    from pathlib import Path
+
+    from interlat.model.card import write_card
+
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         (tmp / "pretrain_loss.json").write_text(json.dumps([round(x, 5) for x in losses]))
+        write_card(tmp, "sender" if losses else "model", name=Path(out).name, data={"pretrain_data": pretrain_data},
+                   settings=dict(arch=arch, hidden_size=hidden_size, layers=layers, heads=heads,
+                                 kv_heads=kv_heads, intermediate_size=intermediate_size, max_positions=max_positions,
+                                 pretrain_steps=pretrain_steps, batch_size=batch_size, lr=lr, seed=seed),
+                   metrics={"final_pretrain_loss": round(sum(losses[-10:]) / len(losses[-10:]), 5) if losses else None})
     return f"{arch} {sum(p.numel() for p in model.parameters())} parameters -> {out}"

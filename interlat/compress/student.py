@@ -46,6 +46,14 @@ class Student(nn.Module):
     def device(self) -> torch.device:
         return self.lat_bos.device
 
+    @classmethod
+    def from_pretrained(cls, path, device: str = "cpu", dtype=None) -> "Student":
+        """A saved student folder, the Hugging Face way (`interlat.compress.load_student` without
+        the tokenizer; `AutoTokenizer.from_pretrained(path)` loads that)."""
+        from interlat.compress.checkpoint import load_student
+
+        return load_student(path, device=device, dtype=dtype)[0]
+
     def enable_gradient_checkpointing(self) -> None:
         """Checkpoint the LM's layers (non-reentrant, so cached states keep their gradients)."""
         kwargs = {"use_reentrant": False}

@@ -28,6 +28,7 @@ from interlat.compress.checkpoint import save_student
 from interlat.compress.data import make_batch
 from interlat.compress.objective import CompressionLoss
 from interlat.errors import InterlatError
+from interlat.model.card import write_card
 from interlat.train.loop import TrainLoop, write_log_csv
 from interlat.workdir import finish
 
@@ -194,6 +195,11 @@ class CompressTrainer(TrainLoop):
             cfg.update(compress=asdict(self.cfg), best_step=self.best_step, steps_run=self.step, **extra)
             (tmp / "student.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
             write_log_csv(tmp / "log.csv", LOG_FIELDS, self.rows)
+            write_card(tmp, "student", name=f"{Path(out_dir).name}-student", base=self.inputs.get("student"),
+                       data={k: self.inputs.get(k) for k in ("teacher", "conversations", "latents")},
+                       settings=asdict(self.cfg),
+                       metrics={"best_heldout_loss": self.best_loss if math.isfinite(self.best_loss) and self.best_loss >= 0
+                                else None, "best_step": self.best_step, "steps": self.step})
 
     def cleanup(self) -> None:
         """Drop the resumable state once the output is in place."""

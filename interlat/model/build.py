@@ -41,3 +41,12 @@ def build_model(
     )
     torch.manual_seed(seed)
     return model_cls(config)
+
+
+def build_shaped(shape: str, *, layers: int, width_divisor: int, tokenizer, seed: int):
+    """A randomly initialised model of a paper shape (interlat.model.shapes), seeded."""
+    from interlat.model.shapes import shape_config
+
+    arch, config = shape_config(shape, layers=layers, width_divisor=width_divisor, tokenizer=tokenizer)
+    torch.manual_seed(seed)
+    return ARCHITECTURES[arch][1](config)

@@ -59,6 +59,12 @@ class Receiver(nn.Module):
     def device(self) -> torch.device:
         return self.lm.get_input_embeddings().weight.device
 
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "cpu", dtype=None) -> "Receiver":
+        """A saved receiver folder, the Hugging Face way (`load_receiver` without the tokenizer;
+        `AutoTokenizer.from_pretrained(path)` loads that)."""
+        return load_receiver(path, device=device, dtype=dtype)[0]
+
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.lm.get_input_embeddings()(ids)
 

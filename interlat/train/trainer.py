@@ -317,8 +317,14 @@ class Trainer(TrainLoop):
             dist.barrier()
 
     def _write(self, out_dir: Path, log_csv: Path, extra: dict) -> None:
+        from interlat.model.card import write_card
+
+        last = self.rows[-1] if self.rows else {}
         with atomic_dir(out_dir) as tmp:
             self.receiver.save(tmp, self.tokenizer, {"train": asdict(self.cfg), **extra})
+            write_card(tmp, "receiver", name=f"{Path(out_dir).name}-receiver", base=self.inputs.get("base"),
+                       data={k: self.inputs.get(k) for k in ("conversations", "latents")}, settings=asdict(self.cfg),
+                       metrics={"final_loss": last.get("loss"), "final_ce": last.get("ce"), "steps": self.step})
         write_log_csv(log_csv, LOG_FIELDS, self.rows)
 
     def cleanup(self, failed: bool = False) -> None:
