@@ -42,6 +42,9 @@ def main(verbose: bool, threads: int | None) -> None:
     """Interlat: latent-space communication between LLM agents (arXiv 2511.09149)."""
     setup_logging(logging.DEBUG if verbose else logging.INFO)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from interlat.hub import network_env  # download rules online, compute rules offline
+
+    network_env(click.get_current_context().invoked_subcommand)
     if threads:
         import torch
 
@@ -102,7 +105,7 @@ def tokenizer(data_dirs, out):
 @main.command()
 @config_option("--arch", key="models.sender.arch", help="Architecture of the tiny model.")
 @opt("--tokenizer", "tok_dir", type=click.Path(path_type=Path), help="Tokenizer folder (tiny models).")
-@config_option("--hf-id", key="models.sender.hf_id", help="Download this Hugging Face model instead of building one (paper scale; empty: build).")
+@opt("--snapshot", type=DIR, default=None, help="Downloaded model folder (`interlat download`, resources/hub/...): link it instead of building one.")
 @config_option("--hidden-size", key="models.sender.hidden_size", help="Hidden size.")
 @config_option("--layers", key="models.sender.layers", help="Decoder layers.")
 @config_option("--heads", key="models.sender.heads", help="Attention heads.")
@@ -115,7 +118,7 @@ def tokenizer(data_dirs, out):
 @config_option("--lr", key="models.sender.lr", help="Pretraining peak learning rate.")
 @config_option("--seed", key="models.sender.seed", help="Random seed (initialisation and data order).")
 @out_option("Output model folder (HF format).")
-def models(arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermediate_size, max_positions, pretrain_data, pretrain_steps, batch_size, lr, seed, out):
+def models(arch, tok_dir, snapshot, hidden_size, layers, heads, kv_heads, intermediate_size, max_positions, pretrain_data, pretrain_steps, batch_size, lr, seed, out):
     """Build a tiny Qwen2/LLaMA model (optionally pretrain it as the sender), or download one.
 
     \b
@@ -125,13 +128,13 @@ def models(arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermedi
     """
     from interlat.errors import InterlatError
 
-    if not hf_id and heads % kv_heads:  # the pipeline's config check (workflow/rules/config.smk) says the same
+    if not snapshot and heads % kv_heads:  # the pipeline's config check (workflow/rules/config.smk) says the same
         raise InterlatError(f"--heads: {heads} is not a multiple of --kv-heads {kv_heads}")
-    if not hf_id and hidden_size % heads:
+    if not snapshot and hidden_size % heads:
         raise InterlatError(f"--hidden-size: {hidden_size} is not a multiple of --heads {heads}")
     from interlat.models import run_models
 
-    summary = run_models(arch=arch, tok_dir=tok_dir, hf_id=hf_id, hidden_size=hidden_size, layers=layers, heads=heads,
+    summary = run_models(arch=arch, tok_dir=tok_dir, snapshot=snapshot, hidden_size=hidden_size, layers=layers, heads=heads,
                          kv_heads=kv_heads, intermediate_size=intermediate_size, max_positions=max_positions,
                          pretrain_data=pretrain_data, pretrain_steps=pretrain_steps, batch_size=batch_size, lr=lr,
                          seed=seed, out=out)
@@ -364,9 +367,11 @@ def tables(evaluations, train_logs, compress_evaluations, latency, out):
 def _register_groups() -> None:
     """Attach the command groups that live in their own modules (benchmarks)."""
     from interlat.bench.cli import bench
+    from interlat.hub import download_command
     from interlat.schema_docs import docs
 
     main.add_command(bench)
+    main.add_command(download_command)
     main.add_command(docs)
 
 

@@ -104,20 +104,19 @@ def pretraining_conversations(folders) -> list[list[dict]]:
     return conversations
 
 
-def run_models(*, arch, tok_dir, hf_id, hidden_size, layers, heads, kv_heads, intermediate_size, max_positions,
+def run_models(*, arch, tok_dir, snapshot, hidden_size, layers, heads, kv_heads, intermediate_size, max_positions,
                pretrain_data, pretrain_steps, batch_size, lr, seed, out) -> str | None:
-    """Build a tiny model (pretrained as the sender when `pretrain_steps`), or download `hf_id`."""
+    """Build a tiny model (pretrained as the sender when `pretrain_steps`), or link a downloaded
+    `snapshot` (the shared cache of `interlat.hub`: nothing is copied)."""
     import json
 
     from interlat.atomic import atomic_dir
     from interlat.errors import InterlatError
 
-    if hf_id:
-        from huggingface_hub import snapshot_download
+    if snapshot:
+        from interlat.hub import link_snapshot
 
-        with atomic_dir(out) as tmp:
-            snapshot_download(hf_id, local_dir=tmp, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"])
-        return None
+        return f"{link_snapshot(snapshot, out)} files of {snapshot} linked -> {out}"
     if tok_dir is None or not (tok_dir / "tokenizer_config.json").is_file():
         raise InterlatError(f"{tok_dir}: file \"tokenizer_config.json\": missing (--tokenizer)")
     from interlat.model.build import build_model

@@ -83,7 +83,9 @@ def get_data_input(wildcards):
     section = config["data"][wildcards.benchmark]
     if section["source"] != "hf" or not section["revision"]:
         return {}
-    return {"snapshot": hub_snapshot("datasets", section["dataset_id"], section["revision"])}
+    return {
+        "snapshot": hub_snapshot("datasets", section["dataset_id"], section["revision"])
+    }
 
 
 def get_dataset_id(wildcards, input):

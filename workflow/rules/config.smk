@@ -74,6 +74,23 @@ check_config(config)
 RUN = config["run"]
 
 
+def check_pins():
+    """Refuse to run (dry runs and --lint still work) while a download is not pinned to a commit:
+    config/paper/*.yaml carry the placeholder interlat.hub.PLACEHOLDER where none is known.
+    """
+    from interlat.hub import revision_problem
+
+    pins = [(f"models.{m}.revision", s["hf_id"], s["revision"])
+            for m, s in config["models"].items() if s["hf_id"]]  # fmt: skip
+    math = config["data"]["math"]
+    if "math" in config["benchmarks"] and math["source"] == "hf" and math["revision"]:
+        pins.append(("data.math.revision", math["dataset_id"], math["revision"]))
+    for key, repo_id, revision in pins:
+        problem = revision_problem(repo_id, revision)
+        if problem:
+            raise WorkflowError(f"config {key}: {problem}")
+
+
 def write_run_config():
     """The merged, defaulted config of this run (as Nextstrain's rules/config.smk does)."""
     path = f"results/{RUN}/run_config.yaml"
@@ -89,4 +106,5 @@ def write_run_config():
 # Snakemake calls onstart handlers only when jobs really run: never in a dry run (-n),
 # --lint, --list or a job's own (remote or subprocess) invocation.
 onstart:
+    check_pins()
     write_run_config()

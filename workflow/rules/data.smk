@@ -1,12 +1,23 @@
 """Benchmarks: generated MATH-format problems or hendrycks MATH; ALFWorld games (generated or official).
 
-REQUIRED INPUTS: none (config `data.<benchmark>`).
+REQUIRED INPUTS: none (config `data.<benchmark>`); MATH source hf with a pinned revision:
+    resources/hub/datasets/<dataset_id>/<revision>/ (rule `download`)
 OUTPUTS: results/<run>/data/math/{train,test}.jsonl,
     results/<run>/data/alfworld/{train,test}.jsonl + json_2.1.1/ (the games, official layout)
+
+Both rules run on the submitting host (localrules): they download (hendrycks MATH, the ALFWorld
+release), and compute nodes often have no internet.
 """
 
 
+localrules:
+    data,
+    data_alfworld,
+
+
 rule data:
+    input:
+        unpack(get_data_input),
     output:
         directory("results/{run}/data/{benchmark}"),
     log:
@@ -21,7 +32,7 @@ rule data:
         runtime=60,
     params:
         source=lookup(dpath="data/{benchmark}/source", within=config),
-        dataset_id=lookup(dpath="data/{benchmark}/dataset_id", within=config),
+        dataset_id=get_dataset_id,
         subjects=lambda wildcards: ",".join(get_subjects(wildcards)),
         n_train=lookup(dpath="data/{benchmark}/n_train", within=config),
         n_test=lookup(dpath="data/{benchmark}/n_test", within=config),

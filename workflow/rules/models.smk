@@ -1,9 +1,47 @@
 """Models: the embedded tokenizer, tiny Qwen2/LLaMA models (the sender pretrained), or downloads.
 
 REQUIRED INPUTS: results/<run>/data/<benchmark>/, every benchmark (tokenizer corpus, sender
-    pretraining pairs)
-OUTPUTS: results/<run>/models/tokenizer/, results/<run>/models/{sender,receiver,llama}/
+    pretraining pairs); downloads: config models.<model>.{hf_id,revision}, hub_source
+OUTPUTS: results/<run>/models/tokenizer/, results/<run>/models/{sender,receiver,llama}/,
+    resources/hub/{models,datasets}/<repo_id>/<revision>/ (downloads, shared by every run)
+
+`download` and `models` run on the submitting host (localrules): a download needs the internet,
+which compute nodes often lack, and `models` of a downloaded model only links the shared copy.
 """
+
+
+localrules:
+    download,
+    models,
+
+
+rule download:
+    output:
+        directory("resources/hub/{kind}/{repo_id}/{revision}"),
+    log:
+        "logs/download/{kind}/{repo_id}/{revision}.log",
+    benchmark:
+        "benchmarks/download/{kind}/{repo_id}/{revision}.tsv"
+    wildcard_constraints:
+        kind="models|datasets",
+        revision="[^/]+",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    params:
+        repo_type=lambda wildcards: wildcards.kind.removesuffix("s"),
+        source=lookup(dpath="hub_source", within=config),
+    shell:
+        r"""
+        interlat download \
+            --repo-id {wildcards.repo_id:q} \
+            --revision {wildcards.revision:q} \
+            --repo-type {params.repo_type} \
+            --source {params.source:q} \
+            --out {output:q} \
+            >{log:q} 2>&1
+        """
 
 
 rule tokenizer:
@@ -48,8 +86,8 @@ rule models:
         mem_mb=4000,
         runtime=120,
     params:
-        hf=lambda wildcards: repeat_option(
-            "--hf-id", config["models"][wildcards.model]["hf_id"]
+        snapshot=lambda wildcards, input: repeat_option(
+            "--snapshot", input.get("snapshot", [])
         ),
         tokenizer=lambda wildcards, input: repeat_option(
             "--tokenizer", input.get("tokenizer", [])
@@ -73,7 +111,7 @@ rule models:
     shell:
         r"""
         interlat --threads {threads} models \
-            {params.hf} \
+            {params.snapshot} \
             {params.tokenizer} \
             {params.pretrain_data} \
             --arch {params.arch} \
