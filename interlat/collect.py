@@ -35,7 +35,7 @@ from interlat.errors import InterlatError
 from interlat.model.decode import Sampling, decode
 from interlat.progress import progress
 from interlat.text.batching import left_padded_prompts
-from interlat.text.chat import render_ids
+from interlat.text.chat import render_ids, stop_ids
 from interlat.text.prompts import planner_messages
 from interlat.workdir import open_state
 
@@ -56,14 +56,6 @@ def dist_info() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def eos_ids(model) -> set[int]:
-    """The model's end-of-sequence ids from its generation config (an int or a list)."""
-    ids = getattr(model.generation_config, "eos_token_id", None)
-    if ids is None:
-        return set()
-    return {ids} if isinstance(ids, int) else set(ids)
-
-
 def make_batches(tasks: list[dict], batch_size: int) -> list[list[dict]]:
     """Fixed batches over tasks sorted by task_id (the same whatever the rank count)."""
     tasks = sorted(tasks, key=lambda t: t["task_id"])
@@ -80,12 +72,11 @@ def collect_batch(
     ]
     ids, mask = left_padded_prompts(tokenizer, prompts, device)
     gen = torch.Generator().manual_seed(seed)
-    eos = {tokenizer.eos_token_id} | eos_ids(model)
     out = decode(
         model,
         model.get_input_embeddings()(ids),
         mask,
-        eos_ids=eos,
+        eos_ids=stop_ids(tokenizer, model),
         cfg=cfg,
         generator=gen,
         keep_states=True,

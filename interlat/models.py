@@ -12,7 +12,7 @@ import random
 import torch
 
 from interlat.progress import progress
-from interlat.text.batching import collate_lm
+from interlat.text.batching import collate_lm, pad_id
 from interlat.text.chat import encode_conversation, end_of_turn_id
 from interlat.text.prompts import planner_messages
 
@@ -46,7 +46,7 @@ def pretrain(
     losses = []
     for _ in (bar := progress(range(steps), desc="pretrain")):
         rows = [encoded[rng.randrange(len(encoded))] for _ in range(batch_size)]
-        batch = collate_lm([r[0] for r in rows], [r[1] for r in rows], tokenizer.pad_token_id)
+        batch = collate_lm([r[0] for r in rows], [r[1] for r in rows], pad_id(tokenizer))
         out = model(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
         )

@@ -13,7 +13,7 @@ import random
 import torch
 
 from interlat.errors import InterlatError
-from interlat.text.batching import left_padded_prompts
+from interlat.text.batching import left_padded_prompts, pad_id
 from interlat.text.chat import render_ids
 from interlat.text.prompts import MARKER, STUDENT_PREFIX, receiver_first_turn
 from interlat.train.samples import Sample, collate
@@ -69,7 +69,7 @@ def split(samples: list[Sample], fraction: float, seed: int) -> tuple[list[Sampl
 
 def make_batch(samples: list[Sample], tokenizer, vocab_size: int, device) -> dict:
     """The teacher batch (`interlat.train.samples.collate`) plus the student's left-padded prompts."""
-    batch = collate(samples, tokenizer.pad_token_id)
+    batch = collate(samples, pad_id(tokenizer))
     prompts = [student_prompt(tokenizer, s.ids, vocab_size, f"task {s.task_id}") for s in samples]
     batch["student_ids"], batch["student_mask"] = student_inputs(tokenizer, prompts, "cpu")
     return {k: v.to(device) for k, v in batch.items()}

@@ -25,23 +25,31 @@ ADAPTER_NAME = "adapter.safetensors"
 
 
 def add_special_tokens(tokenizer, lm) -> dict[str, int]:
-    """Ensure `<bop>`, `<eop>`, `<FIRST_HUMAN_END>` exist; new tokens get fresh embedding rows.
+    """Ensure `<bop>`, `<eop>`, `<FIRST_HUMAN_END>` exist and give each a fresh embedding row.
 
-    New rows are appended (never reusing a padding row) and set to the mean input embedding.
+    Tokens the tokenizer lacks are added; the matrix grows when an id falls past its rows. The
+    three rows are then always set to the mean of the real tokens' input embeddings (and of
+    their output rows when the LM head is untied), also when the ids fall on spare rows a
+    checkpoint already has (Qwen2.5: 151,936 rows for 151,665 tokens), whose untrained values
+    must never become a special token's (docs/method.md section 3). Receivers are built once
+    from a base LM (`interlat train`), so a trained receiver's rows are never reset.
     """
+    n_real = len(tokenizer)
     missing = [t for t in SPECIAL_TOKENS if t not in tokenizer.get_vocab()]
     if missing:
-        tokenizer.add_special_tokens({"additional_special_tokens": missing})
+        # keep the tokenizer's own special tokens (Qwen2.5's <|im_end|>) listed as special
+        tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    emb = lm.get_input_embeddings()
-    old = emb.weight.shape[0]
-    if max(ids.values()) >= old:
-        mean = emb.weight.detach().mean(0)
-        lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        with torch.no_grad():
-            lm.get_input_embeddings().weight[old:] = mean
     if tokenizer.pad_token_id is not None and tokenizer.pad_token_id in ids.values():
         raise InterlatError(f"{tokenizer.name_or_path}: field \"pad_token\": equals a special token")
+    real = [i for i in range(min(n_real, lm.get_input_embeddings().weight.shape[0])) if i not in ids.values()]
+    if max(ids.values()) >= lm.get_input_embeddings().weight.shape[0]:
+        lm.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    rows = torch.tensor(sorted(ids.values()))
+    real = torch.tensor(real)
+    with torch.no_grad():
+        for matrix in {id(m.weight): m.weight for m in (lm.get_input_embeddings(), lm.get_output_embeddings())}.values():
+            matrix[rows] = matrix[real].mean(0)
     return ids
 
 

@@ -1,12 +1,22 @@
 """Dynamic padding: lists of token ids to right-padded tensors with masks from lengths.
 
 Batches are padded to their own longest row (never to `model_max_length`), and attention
-masks come from the lengths, never from `ids != pad` (docs/method.md section 2).
+masks come from the lengths, never from `ids != pad` (docs/method.md section 2). A tokenizer
+without a pad token (LLaMA-3.1) pads with its EOS id (`pad_id`): padded positions are masked
+out by length and labelled -100, so which id fills them never matters.
 """
 
 import torch
 
 from interlat.text.chat import IGNORE
+
+
+def pad_id(tokenizer) -> int:
+    """The id that fills padded positions: the pad token, else EOS, else 0 (never compared)."""
+    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if tid is not None:
+            return int(tid)
+    return 0
 
 
 def pad_right(rows: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,7 +51,7 @@ def left_padded_prompts(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-pad token rows: (ids [B, S], mask [B, S])."""
     width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), tokenizer.pad_token_id, dtype=torch.long)
+    ids = torch.full((len(prompts), width), pad_id(tokenizer), dtype=torch.long)
     mask = torch.zeros_like(ids)
     for i, p in enumerate(prompts):
         ids[i, width - len(p) :] = torch.tensor(p)

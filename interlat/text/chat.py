@@ -31,11 +31,30 @@ def end_of_turn_id(tokenizer: PreTrainedTokenizerBase) -> int:
     full = render_ids(tokenizer, msgs, generation=False)
     body = tokenizer("b", add_special_tokens=False)["input_ids"]
     tail = full[len(head) + len(body) :]
-    special = set(tokenizer.all_special_ids)
+    # control tokens outside the named special ones (LLaMA-3's <|eot_id|>) count too
+    special = set(tokenizer.all_special_ids) | {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
     for tid in tail:
         if tid in special:
             return tid
     return tokenizer.eos_token_id
+
+
+def stop_ids(tokenizer: PreTrainedTokenizerBase, model=None) -> set[int]:
+    """The token ids that end a generated turn: EOS, the template's end of turn, the model's EOS.
+
+    One set for every decode loop (collection, MATH answers, ALFWorld steps): a chat model's
+    end of turn need not be its EOS (Qwen2.5 base: `<|im_end|>` vs `<|endoftext|>`; LLaMA-3.1:
+    `<|eot_id|>` vs `<|end_of_text|>`), and a turn that ran past it would be graded or fed back.
+    `model`'s `generation_config.eos_token_id` (an int or a list) is added when given.
+    """
+    ids = {end_of_turn_id(tokenizer)}
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    config_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if config_eos is not None:
+        ids |= {config_eos} if isinstance(config_eos, int) else set(config_eos)
+    ids.discard(None)
+    return ids
 
 
 def encode_conversation(

@@ -32,6 +32,8 @@ from interlat.model.receiver import Receiver, add_special_tokens
 from interlat.train.loop import TrainLoop, linear_schedule, write_log_csv
 from interlat.train.objective import ReceiverObjective
 from interlat.train.samples import collate
+from interlat.text.batching import pad_id
+from interlat.train import engine as ds
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +206,7 @@ class Trainer(TrainLoop):
         gidx = self.global_indices(step)
         B = self.cfg.batch_size
         mine = gidx[self.rank * B : (self.rank + 1) * B]
-        batch = collate([self.samples[i] for i in mine], self.tokenizer.pad_token_id)
+        batch = collate([self.samples[i] for i in mine], pad_id(self.tokenizer))
         if self.cfg.mode == "interlat":
             slots = list(range(self.rank * B, (self.rank + 1) * B))
             batch["r"] = mixing_ratios(self.cfg, step, slots, self.cfg.seed)
