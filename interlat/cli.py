@@ -369,10 +369,12 @@ def _register_groups() -> None:
     from interlat.bench.cli import bench
     from interlat.hub import download_command
     from interlat.schema_docs import docs
+    from interlat.versions import versions_command
 
     main.add_command(bench)
     main.add_command(download_command)
     main.add_command(docs)
+    main.add_command(versions_command)
 
 
 _register_groups()
