@@ -1,18 +1,72 @@
 # The two commands of the README: `make run` and `make test`. Both create .venv on first use.
-PYTHON ?= python3.11
+#
+# Python: 3.11 (tested) to 3.13. The first of python3.11, python3.12, python3.13, python3 on PATH
+# whose version is in that range, or `make PYTHON=/path/to/python3.x`.
+PY_RANGE := (3, 11) <= sys.version_info[:2] <= (3, 13)
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell for p in python3.11 python3.12 python3.13 python3; do \
+    $$p -c 'import sys; sys.exit(not ($(PY_RANGE)))' 2>/dev/null && { command -v $$p; break; }; done)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-fast lint report clean
+# Every dependency but torch, exact and with hashes (uv pip compile; `make lock` refreshes it).
+LOCK := requirements.lock
+# torch, exact: the CUDA build from PyPI where `nvidia-smi -L` lists a GPU, else the CPU build. A
+# CPU wheel already on disk (a pip find-links folder) is used offline; otherwise it comes from
+# PyTorch's CPU index. Force one with `make TORCH=cpu` or `make TORCH=cuda`.
+TORCH_VERSION := 2.13.0
+ifeq ($(origin TORCH),undefined)
+TORCH := $(if $(shell nvidia-smi -L 2>/dev/null),cuda,cpu)
+endif
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-$(BIN)/.installed: pyproject.toml
+.PHONY: run test test-fast lint report clean torch lock prereqs
+
+## prereqs: say what to install when Python 3.11-3.13, a C/C++ compiler, make or cmake is missing
+prereqs:
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.11, 3.12 or 3.13 on PATH. Install one:"; \
+	    echo "  Debian/Ubuntu: sudo apt-get install python3 python3-venv python3-dev"; \
+	    echo "  Fedora/RHEL:   sudo dnf install python3.12 python3.12-devel"; \
+	    echo "  macOS:         brew install python@3.12"; \
+	    echo "or name one: make PYTHON=/path/to/python3.12"; exit 1; }
+	@missing=""; for t in cc c++ make cmake; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	test -z "$$missing" || { echo "make: missing$$missing (jericho, fast-downward-textworld and deepspeed build from source). Install:"; \
+	    echo "  Debian/Ubuntu: sudo apt-get install build-essential cmake"; \
+	    echo "  Fedora/RHEL:   sudo dnf install gcc gcc-c++ make cmake"; \
+	    echo "  macOS:         xcode-select --install && brew install cmake"; exit 1; }
+
+$(BIN)/.installed: pyproject.toml $(LOCK)
+	@$(MAKE) --no-print-directory prereqs
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch first and pinned: the CPU build (an unpinned torch would pull GBs of CUDA packages)
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@$(MAKE) --no-print-directory torch
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
+	$(BIN)/interlat versions --out $(VENV)/versions.yml
 	touch $@
+
+## torch: torch==$(TORCH_VERSION), the build for this machine (see TORCH above)
+torch:
+	@if [ "$(TORCH)" = cuda ]; then \
+	    echo "torch $(TORCH_VERSION): the CUDA build (PyPI)"; \
+	    $(BIN)/pip install --quiet torch==$(TORCH_VERSION); \
+	elif $(BIN)/pip install --quiet --no-index --no-deps torch==$(TORCH_VERSION)+cpu 2>/dev/null; then \
+	    echo "torch $(TORCH_VERSION)+cpu: a wheel already on disk (pip find-links)"; \
+	else \
+	    echo "torch $(TORCH_VERSION)+cpu: the CPU build ($(TORCH_CPU_INDEX))"; \
+	    $(BIN)/pip install --quiet --no-deps --index-url $(TORCH_CPU_INDEX) torch==$(TORCH_VERSION)+cpu; \
+	fi
+
+## lock: re-resolve requirements.lock from pyproject.toml (uv; keeps every pin that still fits)
+lock: $(BIN)/.installed
+	printf 'torch==$(TORCH_VERSION)+cpu\n' > $(VENV)/torch-cpu.txt
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+	    --generate-hashes --override $(VENV)/torch-cpu.txt --no-emit-package torch \
+	    $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--extra-index-url $(TORCH_CPU_INDEX) --index-strategy unsafe-best-match) \
+	    --custom-compile-command "make lock" -o $(LOCK)
 
 ## run: the embedded default pipeline end to end, then the HTML report
 run: $(BIN)/.installed
