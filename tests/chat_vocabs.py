@@ -9,7 +9,12 @@ Stand-ins for the real vocabularies in tests of the special/stop/pad-token mecha
   BOS `<|begin_of_text|>`, NO pad token.
 
 The BPE merges are trained on a small corpus, so ids are real BPE ids, not a lookup table.
+`real(vocab)` returns a fresh copy of the real Qwen2.5 / LLaMA-3.1 tokenizer
+(`interlat.text.vocab`), with the spare rows of its paper model (`interlat.model.shapes`).
 """
+
+import copy
+import functools
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
@@ -68,4 +73,21 @@ def llama_like() -> PreTrainedTokenizerFast:
     )
     tok.chat_template = LLAMA_CHAT
     tok.spare_rows = 0
+    return tok
+
+
+@functools.cache
+def _real(vocab: str):
+    from interlat.text.vocab import build_vocab_tokenizer
+
+    return build_vocab_tokenizer(vocab)
+
+
+def real(vocab: str) -> PreTrainedTokenizerFast:
+    """A fresh copy (safe to add tokens to) of the real `qwen2.5` or `llama3.1` tokenizer."""
+    from interlat.model.shapes import SHAPES
+
+    tok = copy.deepcopy(_real(vocab))
+    shape = {"qwen2.5": "qwen2.5-0.5b", "llama3.1": "llama3.1-8b"}[vocab]
+    tok.spare_rows = SHAPES[shape]["vocab_size"] - len(tok)
     return tok

@@ -205,7 +205,7 @@ def evaluate_alfworld(
 
     def run_chunk(seed: int, start: int) -> pl.DataFrame:
         chunk = games[start : start + batch_size]
-        raw = raw_messages(variant, [g.task_id for g in chunk], ids, messages, seed)
+        raw = raw_messages(variant, [g.task_id for g in chunk], ids, messages, seed, cap=receiver.prepended_length)
         raw_by_id = None if raw is None else {g.task_id: h for g, h in zip(chunk, raw, strict=True)}
         gen = torch.Generator().manual_seed(task_seed(seed, chunk[0].task_id))
         policy = cached_policy(receiver, tokenizer, by_id, raw_by_id, variant, cfg, gen)

@@ -85,7 +85,7 @@ def evaluate_math(
 
             raw = emit(student, tokenizer, [prompt_ids(tokenizer, r, False) for r in batch], student.K, variant)
         else:
-            raw = raw_messages(variant, [r["id"] for r in batch], ids, messages, seed)
+            raw = raw_messages(variant, [r["id"] for r in batch], ids, messages, seed, cap=receiver.prepended_length)
         gen = torch.Generator().manual_seed(task_seed(seed, batch[0]["id"]))
         t0 = time.perf_counter()
         answers = answer_batch(receiver, tokenizer, batch, raw, variant, cfg, gen)

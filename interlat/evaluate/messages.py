@@ -40,10 +40,13 @@ def is_latent(variant: str) -> bool:
     return variants.parse(variant).is_latent
 
 
-def raw_messages(variant: str, task_ids: list[str], all_ids: list[str], messages: dict, seed: int):
+def raw_messages(variant: str, task_ids: list[str], all_ids: list[str], messages: dict, seed: int, *, cap: int):
     """Each task's raw message under a latent variant (None for the others).
 
-    `cross_task` takes the message of another task of `all_ids` (sorted), drawn per (seed, task).
+    Every message is first capped at `cap` rows (the receiver's `prepended_length`), so a
+    perturbation takes its statistics only from rows the receiver sees and `truncated_p`
+    keeps p% of what the receiver would get (docs/method.md section 5). `cross_task` takes
+    the (capped) message of another task of `all_ids` (sorted), drawn per (seed, task).
     """
     if not is_latent(variant):
         return None
@@ -53,7 +56,8 @@ def raw_messages(variant: str, task_ids: list[str], all_ids: list[str], messages
     for tid in task_ids:
         i = all_ids.index(tid)
         other_id = all_ids[(i + 1 + task_seed(seed, tid) % (len(all_ids) - 1)) % len(all_ids)]
-        raw.append(variant_message(variant, messages[tid].H.float(), messages[other_id].H.float(), seed, tid))
+        H, other = messages[tid].H[:cap].float(), messages[other_id].H[:cap].float()
+        raw.append(variant_message(variant, H, other, seed, tid))
     return raw
 
 
@@ -69,8 +73,8 @@ def generate_with_message(receiver, tokenizer, prompts: list[list[int]], plans: 
 
     `prompts` are token ids (one marker each, none for the `no_cot` variant); `plans` the
     plan texts (text variants); `raw` the raw latent messages (latent variants), adapted
-    and capped at the receiver's `prepended_length`. Returns (text, generated tokens) per row.
-    Shared by MATH answers and ALFWorld steps (any number of turns after the first).
+    and capped at the receiver's `prepended_length`. Returns (embeds [B, S, d] right-padded,
+    lengths [B]); a row's message block replaces its marker.
     """
     device = receiver.device
     plain = variant in PLAIN_VARIANTS

@@ -27,6 +27,20 @@ class Sample:
     H: torch.Tensor | None
 
 
+def plan_token_ids(tokenizer, plan: str, message) -> list[int]:
+    """The plan's token ids for the curriculum and pass P: the ids the sender produced.
+
+    A real BPE vocabulary does not always re-tokenise decoded text into the same ids, so the
+    stored `plan_token_ids` are used whenever they belong to this tokenizer (they decode to the
+    stored plan text); another family's ids (a cross-family receiver) or no message fall back
+    to tokenising the text.
+    """
+    stored = list(message.plan_token_ids) if message is not None else []
+    if stored and max(stored) < len(tokenizer) and tokenizer.decode(stored, skip_special_tokens=False) == message.plan:
+        return stored
+    return tokenizer(plan, add_special_tokens=False)["input_ids"]
+
+
 def build_samples(rows, messages: dict, tokenizer, mode: str, where: str, prepended_length: int) -> list[Sample]:
     """Tokenise conversations; attach each row's message (first `prepended_length` rows)."""
     eot = end_of_turn_id(tokenizer)
@@ -44,7 +58,7 @@ def build_samples(rows, messages: dict, tokenizer, mode: str, where: str, prepen
             if row["id"] not in messages:
                 raise InterlatError(f"{where}: row {i}: task_id {row['id']}: no message in the shards")
             H = messages[row["id"]].H[:prepended_length]
-        plan_ids = tokenizer(row["plan"], add_special_tokens=False)["input_ids"]
+        plan_ids = plan_token_ids(tokenizer, row["plan"], messages.get(row["id"]))
         samples.append(Sample(row["id"], ids, labels, pos, plan_ids, H))
     return samples
 

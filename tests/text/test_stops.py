@@ -21,11 +21,15 @@ from interlat.text.batching import left_padded_prompts, pad_id
 from interlat.text.chat import end_of_turn_id, render_ids, stop_ids
 from interlat.text.prompts import planner_messages, receiver_first_turn
 from interlat.train.samples import build_samples, collate
-from tests.chat_vocabs import llama_like, qwen_like
+from tests.chat_vocabs import llama_like, qwen_like, real
 from tests.helpers import tiny_lm
 
 GREEDY = Sampling(temperature=0.0, max_new_tokens=12)
-FAMILIES = {"qwen2.5-like": qwen_like, "llama3.1-like": llama_like}
+FAMILIES = {"qwen2.5": lambda: real("qwen2.5"), "llama3.1": lambda: real("llama3.1"),
+            "qwen2.5-like": qwen_like, "llama3.1-like": llama_like}
+#: the real vocabularies (151,936- and 128,256-row models) are slow tests; the look-alikes fast
+REAL = pytest.mark.slow
+ALL = [pytest.param("qwen2.5", marks=REAL), pytest.param("llama3.1", marks=REAL), "qwen2.5-like", "llama3.1-like"]
 
 
 def bigram_lm(tok, chain: dict[int, int]):
@@ -58,7 +62,7 @@ def conversation(i: int, task: str, plan: str) -> dict:
         {"from": "human", "value": receiver_first_turn(task)}, {"from": "gpt", "value": "The answer is 5."}]}
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", ALL)
 def test_stop_set_holds_eos_and_the_templates_end_of_turn(family):
     tok = FAMILIES[family]()
     eot = end_of_turn_id(tok)
@@ -67,7 +71,7 @@ def test_stop_set_holds_eos_and_the_templates_end_of_turn(family):
     assert stop_ids(tok) == {eot, tok.eos_token_id}
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", ALL)
 def test_decode_rows_stop_independently_at_end_of_turn(family):
     tok = FAMILIES[family]()
     eot = end_of_turn_id(tok)
@@ -85,7 +89,7 @@ def test_decode_rows_stop_independently_at_end_of_turn(family):
     assert len(eos_only.tokens[0]) == GREEDY.max_new_tokens
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", ALL)
 def test_collection_plans_end_at_end_of_turn_without_a_pad_token(family):
     tok = FAMILIES[family]()
     newline = render_ids(tok, planner_messages("math", "x"), True)[-1]  # last token of the generation prompt
@@ -98,7 +102,7 @@ def test_collection_plans_end_at_end_of_turn_without_a_pad_token(family):
     assert all(m.H.shape[0] == 2 for m in msgs)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", ALL)
 def test_receiver_answers_end_at_end_of_turn_without_a_pad_token(family):
     tok = FAMILIES[family]()
     lm = bigram_lm(tok, {})
@@ -119,8 +123,9 @@ def test_receiver_answers_end_at_end_of_turn_without_a_pad_token(family):
         assert [n for _, n in out] == [1, 1], variant
 
 
-def test_padding_fill_never_changes_decode_or_training_batches():
-    tok = llama_like()
+@pytest.mark.parametrize("family", [pytest.param("llama3.1", marks=REAL), "llama3.1-like"])
+def test_padding_fill_never_changes_decode_or_training_batches(family):
+    tok = FAMILIES[family]()
     assert tok.pad_token_id is None and pad_id(tok) == tok.eos_token_id
     lm = tiny_lm(vocab_size=len(tok), pad_token_id=None, eos_token_id=tok.eos_token_id).eval()
     rows = [render_ids(tok, planner_messages("math", p), True) for p in ("Solve x.", "Solve for x: 3x+4=19.")]

@@ -16,6 +16,8 @@ rule collect:
         "logs/{run}/collect/{benchmark}/{subject}.log",
     benchmark:
         "benchmarks/{run}/collect/{benchmark}/{subject}.tsv"
+    conda:
+        "../envs/interlat.yaml"
     threads: 1
     resources:
         mem_mb=4000,

@@ -21,6 +21,8 @@ rule compress:
         "logs/{run}/compress/{benchmark}/replicate{replicate}/K{K}.log",
     benchmark:
         "benchmarks/{run}/compress/{benchmark}/replicate{replicate}/K{K}.tsv"
+    conda:
+        "../envs/deepspeed.yaml"
     wildcard_constraints:
         K=r"\d+",
     threads: 1
@@ -96,6 +98,8 @@ rule latency:
         "logs/{run}/latency/{benchmark}/{message}.log",
     benchmark:
         "benchmarks/{run}/latency/{benchmark}/{message}.tsv"
+    conda:
+        "../envs/interlat.yaml"
     wildcard_constraints:
         message=r"full|K\d+",
     threads: 1

@@ -17,6 +17,8 @@ rule convert:
         "logs/{run}/convert/{benchmark}.log",
     benchmark:
         "benchmarks/{run}/convert/{benchmark}.tsv"
+    conda:
+        "../envs/interlat.yaml"
     threads: 1
     resources:
         mem_mb=4000,

@@ -24,6 +24,8 @@ rule data:
         "logs/{run}/data/{benchmark}.log",
     benchmark:
         "benchmarks/{run}/data/{benchmark}.tsv"
+    conda:
+        "../envs/alfworld.yaml"
     wildcard_constraints:
         benchmark="math",
     threads: 1
@@ -61,6 +63,8 @@ rule data_alfworld:
         "logs/{run}/data/alfworld.log",
     benchmark:
         "benchmarks/{run}/data/alfworld.tsv"
+    conda:
+        "../envs/alfworld.yaml"
     threads: 2
     resources:
         mem_mb=4000,

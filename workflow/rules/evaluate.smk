@@ -21,6 +21,8 @@ rule evaluate:
         "logs/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}.log",
     benchmark:
         "benchmarks/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}.tsv"
+    conda:
+        "../envs/alfworld.yaml"
     threads: 1
     resources:
         mem_mb=4000,

@@ -22,6 +22,8 @@ rule download:
         "logs/download/{kind}/{repo_id}/{revision}.log",
     benchmark:
         "benchmarks/download/{kind}/{repo_id}/{revision}.tsv"
+    conda:
+        "../envs/interlat.yaml"
     wildcard_constraints:
         kind="models|datasets",
         revision="[^/]+",
@@ -53,6 +55,8 @@ rule tokenizer:
         "logs/{run}/models/tokenizer.log",
     benchmark:
         "benchmarks/{run}/models/tokenizer.tsv"
+    conda:
+        "../envs/interlat.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -77,6 +81,8 @@ rule models:
         "logs/{run}/models/{model}.log",
     benchmark:
         "benchmarks/{run}/models/{model}.tsv"
+    conda:
+        "../envs/interlat.yaml"
     wildcard_constraints:
         model="sender|receiver|llama",
     # The sender's pretraining is the one job on the critical path with nothing beside it

@@ -25,6 +25,8 @@ rule tables:
         "logs/{run}/tables.log",
     benchmark:
         "benchmarks/{run}/tables.tsv"
+    conda:
+        "../envs/interlat.yaml"
     threads: 1
     resources:
         mem_mb=2000,

@@ -20,6 +20,8 @@ rule train:
         "logs/{run}/train/{benchmark}/replicate{replicate}/{receiver}.log",
     benchmark:
         "benchmarks/{run}/train/{benchmark}/replicate{replicate}/{receiver}.tsv"
+    conda:
+        "../envs/deepspeed.yaml"
     threads: 1
     resources:
         mem_mb=8000,
