@@ -42,12 +42,11 @@ from interlat.evaluate.messages import (
     generate_with_message,
     raw_messages,
     splice_prompts,
-    stop_ids,
     task_seed,
 )
 from interlat.model.decode import Sampling
 from interlat.model.stepcache import StepCache
-from interlat.text.chat import render_ids
+from interlat.text.chat import render_ids, stop_ids
 from interlat.text.prompts import MARKER
 from interlat.workdir import open_state, run_chunks
 
@@ -129,7 +128,7 @@ def cached_policy(receiver, tokenizer, rows: dict, raw: dict | None, variant: st
     prefix; one reaching into the first turn restarts the batch from a fresh prefill.
     """
     plain = variant in PLAIN_VARIANTS
-    stops = stop_ids(tokenizer)
+    stops = stop_ids(tokenizer, receiver.lm)
     state: dict = {"episodes": [], "cache": None, "floors": []}
 
     def policy(episodes: list[Episode]) -> list[str]:

@@ -14,8 +14,8 @@ from interlat.errors import InterlatError
 from interlat.model.decode import Sampling, decode
 from interlat.model.insertion import insert_message, left_pad, pad_messages
 from interlat.model.receiver import marker_positions
-from interlat.text.batching import pad_right
-from interlat.text.chat import render_ids
+from interlat.text.batching import pad_id, pad_right
+from interlat.text.chat import render_ids, stop_ids
 from interlat.text.prompts import MARKER
 
 #: how a fixed variant's message reaches the receiver (`interlat.variants.FIXED`): plan text,
@@ -67,9 +67,8 @@ def prompt_ids(tokenizer, row: dict, plain: bool) -> list[int]:
 
 
 @torch.no_grad()
-def generate_with_message(receiver, tokenizer, prompts: list[list[int]], plans: list[str], raw, variant: str,
-                          cfg: Sampling, generator) -> list[tuple[str, int]]:
-    """Generate from rendered chat prompts, each with the variant's message spliced at its marker.
+def splice_prompts(receiver, tokenizer, prompts: list[list[int]], plans: list[str], raw, variant: str):
+    """Embed rendered chat prompts with the variant's message spliced at each marker.
 
     `prompts` are token ids (one marker each, none for the `no_cot` variant); `plans` the
     plan texts (text variants); `raw` the raw latent messages (latent variants), adapted
@@ -79,27 +78,40 @@ def generate_with_message(receiver, tokenizer, prompts: list[list[int]], plans: 
     device = receiver.device
     plain = variant in PLAIN_VARIANTS
     lengths = torch.tensor([len(i) for i in prompts], device=device)
-    input_ids, _ = pad_right(prompts, tokenizer.pad_token_id)
+    input_ids, _ = pad_right(prompts, pad_id(tokenizer))
     input_ids = input_ids.to(device)
     embeds = receiver.embed(input_ids)
-    if not plain:
-        marker_pos = marker_positions(input_ids, tokenizer.convert_tokens_to_ids(MARKER), f"variant {variant}: prompt")
-        if variant in TEXT_VARIANTS:
-            plan, plan_len = pad_right([tokenizer(p, add_special_tokens=False)["input_ids"] for p in plans], tokenizer.pad_token_id)
-            msg, msg_len = receiver.embed(plan.to(device)), plan_len.to(device)
-        elif variant in EMPTY_VARIANTS:
-            msg = embeds.new_zeros(len(prompts), 1, embeds.shape[-1])
-            msg_len = torch.zeros(len(prompts), dtype=torch.long, device=device)
-        else:
-            H, H_len = pad_messages(raw)
-            H_len = H_len.clamp(max=receiver.prepended_length).to(device)
-            msg = receiver.adapt(H.to(device), H_len)
-            msg_len = H_len
-        bop, eop = receiver.delimiters()
-        labels = torch.zeros_like(input_ids)
-        embeds, _, _, lengths = insert_message(embeds, labels, lengths, marker_pos, msg, msg_len, bop, eop)
+    if plain:
+        return embeds, lengths
+    marker_pos = marker_positions(input_ids, tokenizer.convert_tokens_to_ids(MARKER), f"variant {variant}: prompt")
+    if variant in TEXT_VARIANTS:
+        plan, plan_len = pad_right([tokenizer(p, add_special_tokens=False)["input_ids"] for p in plans], pad_id(tokenizer))
+        msg, msg_len = receiver.embed(plan.to(device)), plan_len.to(device)
+    elif variant in EMPTY_VARIANTS:
+        msg = embeds.new_zeros(len(prompts), 1, embeds.shape[-1])
+        msg_len = torch.zeros(len(prompts), dtype=torch.long, device=device)
+    else:
+        H, H_len = pad_messages(raw)
+        H_len = H_len.clamp(max=receiver.prepended_length).to(device)
+        msg = receiver.adapt(H.to(device), H_len)
+        msg_len = H_len
+    bop, eop = receiver.delimiters()
+    labels = torch.zeros_like(input_ids)
+    embeds, _, _, lengths = insert_message(embeds, labels, lengths, marker_pos, msg, msg_len, bop, eop)
+    return embeds, lengths
+
+
+@torch.no_grad()
+def generate_with_message(receiver, tokenizer, prompts: list[list[int]], plans: list[str], raw, variant: str,
+                          cfg: Sampling, generator) -> list[tuple[str, int]]:
+    """Generate from rendered chat prompts, each with the variant's message spliced (`splice_prompts`).
+
+    Returns (text, generated tokens) per row. Shared by MATH answers and ALFWorld's
+    recomputing steps (any number of turns after the first).
+    """
+    embeds, lengths = splice_prompts(receiver, tokenizer, prompts, plans, raw, variant)
     embeds, mask = left_pad(embeds, lengths)
-    out = decode(receiver.lm, embeds, mask, eos_ids={tokenizer.eos_token_id}, cfg=cfg, generator=generator)
+    out = decode(receiver.lm, embeds, mask, eos_ids=stop_ids(tokenizer, receiver.lm), cfg=cfg, generator=generator)
     return [(tokenizer.decode(t, skip_special_tokens=True), len(t)) for t in out.tokens]
 
 

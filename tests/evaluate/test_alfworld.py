@@ -107,15 +107,16 @@ def test_convert_rejects_a_broken_trajectory():
 def test_every_kind_of_variant_plays_episodes_batched_to_the_step_cap(world, monkeypatch):
     """One receiver generation per step for all unfinished episodes; episodes stop at max steps."""
     import interlat.evaluate.alfworld as ev
+    from interlat.model.stepcache import StepCache
 
     calls = []
-    real = ev.generate_with_message
+    real = StepCache.generate
 
-    def counting(receiver, tokenizer, prompts, *args, **kw):
-        calls.append(len(prompts))
-        return real(receiver, tokenizer, prompts, *args, **kw)
+    def counting(cache, h, **kw):
+        calls.append(h.shape[0])
+        return real(cache, h, **kw)
 
-    monkeypatch.setattr(ev, "generate_with_message", counting)
+    monkeypatch.setattr(StepCache, "generate", counting)
     for variant in VARIANTS:
         calls.clear()
         seeds = [0, 1] if variant == "interlat" else [0]
@@ -138,7 +139,7 @@ def test_evaluation_resumes_from_finished_chunks(world, monkeypatch, caplog):
 
     first = pl.read_parquet(evaluate(world, "no_comm"))
     with monkeypatch.context() as m:
-        m.setattr(ev, "generate_with_message", lambda *a, **k: pytest.fail("chunk redone"))
+        m.setattr(ev, "cached_policy", lambda *a, **k: pytest.fail("chunk redone"))
         again = pl.read_parquet(evaluate(world, "no_comm"))
     assert again.equals(first)
     # another step cap: the chunks of the old one are not reused; the rerun equals a fresh run
