@@ -21,10 +21,10 @@ rule compress:
         "logs/{run}/compress/{benchmark}/replicate{replicate}/K{K}.log",
     benchmark:
         "benchmarks/{run}/compress/{benchmark}/replicate{replicate}/K{K}.tsv"
-    conda:
-        "../envs/deepspeed.yaml"
     wildcard_constraints:
         K=r"\d+",
+    conda:
+        "../envs/deepspeed.yaml"
     threads: 1
     resources:
         mem_mb=8000,
@@ -98,10 +98,10 @@ rule latency:
         "logs/{run}/latency/{benchmark}/{message}.log",
     benchmark:
         "benchmarks/{run}/latency/{benchmark}/{message}.tsv"
-    conda:
-        "../envs/interlat.yaml"
     wildcard_constraints:
         message=r"full|K\d+",
+    conda:
+        "../envs/interlat.yaml"
     threads: 1
     resources:
         mem_mb=4000,

@@ -24,10 +24,10 @@ rule data:
         "logs/{run}/data/{benchmark}.log",
     benchmark:
         "benchmarks/{run}/data/{benchmark}.tsv"
-    conda:
-        "../envs/alfworld.yaml"
     wildcard_constraints:
         benchmark="math",
+    conda:
+        "../envs/alfworld.yaml"
     threads: 1
     resources:
         mem_mb=2000,

@@ -22,11 +22,11 @@ rule download:
         "logs/download/{kind}/{repo_id}/{revision}.log",
     benchmark:
         "benchmarks/download/{kind}/{repo_id}/{revision}.tsv"
-    conda:
-        "../envs/interlat.yaml"
     wildcard_constraints:
         kind="models|datasets",
         revision="[^/]+",
+    conda:
+        "../envs/interlat.yaml"
     threads: 1
     resources:
         mem_mb=2000,
@@ -81,12 +81,12 @@ rule models:
         "logs/{run}/models/{model}.log",
     benchmark:
         "benchmarks/{run}/models/{model}.tsv"
-    conda:
-        "../envs/interlat.yaml"
     wildcard_constraints:
         model="sender|receiver|llama",
     # The sender's pretraining is the one job on the critical path with nothing beside it
     # (everything else waits for the sender): two threads cut it from ~3.2 to ~2 minutes.
+    conda:
+        "../envs/interlat.yaml"
     threads: 2
     resources:
         mem_mb=4000,
