@@ -7,6 +7,7 @@ and checked by config.smk; the experiment design (variants, receivers) is `inter
 import re
 import shlex
 
+from interlat.launch import container_of, gpus_per_node, torchrun
 from interlat.variants import COMPRESSED, RECEIVERS, receivers_of
 from interlat.variants import parse as parse_variant
 
@@ -136,14 +137,38 @@ def get_train_param(name):
     return f
 
 
+def uses_apptainer():
+    return any(
+        m.name == "APPTAINER" for m in workflow.deployment_settings.deployment_method
+    )
+
+
+def train_nodes():
+    """Nodes a train job spans: the profile's `set-resources: train: nodes` (default 1)."""
+    train = workflow.resource_settings.overwrite_resources.get("train")
+    nodes = train.get("nodes").value if train is not None else None
+    return int(nodes or 1)
+
+
+def get_train_container(wildcards):
+    """The image, except for a multi-node job: its srun runs on the host and enters the image
+    on every node (interlat.launch)."""
+    return container_of(train_nodes(), get_container())
+
+
 def get_launcher(wildcards, resources):
     """torchrun for multi-process engines (process count from the rule's resources); DeepSpeed
-    always runs under torchrun (without its environment it looks for MPI)."""
-    nproc = max(int(resources.get("gpu", 0)), int(config["train"]["nproc"]))
+    always runs under torchrun (without its environment it looks for MPI). Several nodes
+    (resources nodes, per-node gres gpu:G): srun starts one torchrun agent per node, which meet
+    by c10d rendezvous on the allocation's first node (interlat.launch)."""
+    nodes = int(resources.get("nodes", 1) or 1)
+    nproc = max(gpus_per_node(resources), int(config["train"]["nproc"]))
     engine = config["train"]["engine"]
-    if engine == "single" or (engine == "ddp" and nproc <= 1):
+    if engine == "single" or (engine == "ddp" and nproc <= 1 and nodes <= 1):
         return ""
-    return f"torchrun --standalone --nproc_per_node={nproc} --no-python"
+    image = get_container() if nodes > 1 and uses_apptainer() else None
+    args = workflow.deployment_settings.apptainer_args if image else ""
+    return torchrun(nodes=nodes, nproc_per_node=nproc, image=image, apptainer_args=args)
 
 
 def get_compress_launcher(wildcards, resources):
