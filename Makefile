@@ -22,7 +22,7 @@ TORCH := $(if $(shell nvidia-smi -L 2>/dev/null),cuda,cpu)
 endif
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: run test test-fast lint report clean torch lock prereqs
+.PHONY: run test test-fast lint report clean torch lock envs prereqs
 
 ## prereqs: say what to install when Python 3.11-3.13, a C/C++ compiler, make or cmake is missing
 prereqs:
@@ -67,6 +67,11 @@ lock: $(BIN)/.installed
 	    --generate-hashes --override $(VENV)/torch-cpu.txt --no-emit-package torch \
 	    $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--extra-index-url $(TORCH_CPU_INDEX) --index-strategy unsafe-best-match) \
 	    --custom-compile-command "make lock" -o $(LOCK)
+	@$(MAKE) --no-print-directory envs
+
+## envs: the conda environments of `--sdm conda` (workflow/envs/*.yaml) from the lock
+envs: $(BIN)/.installed
+	$(BIN)/python -m interlat.envs workflow/envs
 
 ## run: the embedded default pipeline end to end, then the HTML report
 run: $(BIN)/.installed

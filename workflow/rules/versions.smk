@@ -17,7 +17,6 @@ rule versions:
         "logs/{run}/versions.log",
     benchmark:
         "benchmarks/{run}/versions.tsv"
-    localrule: True
     conda:
         "../envs/interlat.yaml"
     threads: 1
