@@ -114,3 +114,11 @@ def test_this_environment_is_the_lock():
         if installed != entry["version"]:
             wrong.append(f"{name}: installed {installed}, lock {entry['version']}")
     assert not wrong, "environment differs from requirements.lock (make):\n" + "\n".join(wrong)
+
+
+def test_makefile_images_and_ci_install_the_lock():
+    assert "--require-hashes --no-deps -r $(LOCK)" in (REPO / "Makefile").read_text()
+    for name in ("Dockerfile.cpu", "Dockerfile.cuda"):
+        text = (REPO / "containers" / name).read_text()
+        assert "COPY requirements.lock" in text and "--require-hashes --no-deps -r /tmp/interlat/requirements.lock" in text
+    assert "make test" in (REPO / ".ci/run").read_text()
