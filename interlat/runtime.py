@@ -11,6 +11,15 @@ what the shell reports for a job ended by SIGTERM), and no final output. The rer
 from that state (it is stamped with settings and inputs, `interlat.workdir.open_state`).
 Under a process group, `stop_requested(world)` all-reduces the flag, so every rank stops at
 the same step and none waits in a collective for a rank that left.
+
+Devices and precision are chosen here and nowhere else (collect, train, compress, evaluate and
+latency all ask): `local_device()` is `cuda:<LOCAL_RANK>` where CUDA is present, else `cpu`;
+`compute_dtype(device)` is the dtype of models that only run forward (a frozen teacher, a
+sender, a receiver being evaluated): bfloat16 on GPUs, float32 on CPUs; trained weights stay
+float32 masters (`MASTER_DTYPE`) and their forward runs under `autocast(device)` (bfloat16 on
+GPUs, nothing on CPUs); a DeepSpeed JSON's `"bf16": {"enabled": "auto"}` resolves to
+`bf16_enabled(device)`. `rank_threads` splits a job's cores (`--threads`, the rule's
+`threads`) over the ranks torchrun starts on the node.
 """
 
 import contextlib
@@ -62,18 +71,59 @@ def destroy_process_group(world: int) -> None:
         dist.destroy_process_group()
 
 
-def local_device() -> str:
-    """This rank's device: cuda:<LOCAL_RANK> where there is a GPU, else cpu."""
+def local_device(cuda: bool | None = None) -> str:
+    """This rank's device: cuda:<LOCAL_RANK> where there is a GPU (`cuda`: whether CUDA is
+    available; default: ask torch), else cpu."""
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
+
+
+def on_gpu(device) -> bool:
+    return str(device).startswith("cuda")
+
+
+def compute_dtype(device):
+    """Weights of models that only run forward: bfloat16 on GPUs, float32 on CPUs."""
     import torch
 
-    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+    return torch.bfloat16 if on_gpu(device) else torch.float32
 
 
-def compute_dtype(device: str):
-    """bfloat16 on GPUs, float32 on CPUs."""
+#: Trained weights are float32 masters on every device (updates of ~1e-5 vanish in bfloat16).
+MASTER_DTYPE = "float32"
+
+
+def autocast(device):
+    """The forward of trained (float32) weights: bfloat16 autocast on GPUs, plain float32 on CPUs."""
     import torch
 
-    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
+    if on_gpu(device):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def bf16_enabled(device) -> bool:
+    """What a DeepSpeed JSON's `"bf16": {"enabled": "auto"}` means here: on with GPUs."""
+    return on_gpu(device)
+
+
+def rank_threads(threads: int, local_world: int | None = None) -> int:
+    """CPU threads of one rank: the job's `threads` split over the ranks on this node
+    (torchrun's LOCAL_WORLD_SIZE), at least 1."""
+    if local_world is None:
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    return max(1, threads // max(local_world, 1))
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op threads for this rank (`rank_threads`); None keeps torch's choice."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(rank_threads(threads))
 
 
 # ---------------------------------------------------------------------------- stopping on SIGTERM

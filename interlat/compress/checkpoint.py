@@ -40,8 +40,11 @@ def save_student(student: Student, tokenizer, path: str | Path, K: int, extra: d
     (path / CONFIG_NAME).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
-def load_student(path: str | Path, device: str = "cpu") -> tuple[Student, object]:
-    """(student in eval mode, tokenizer) from a checkpoint folder; `student.K` is its trained K."""
+def load_student(path: str | Path, device: str = "cpu", dtype=None) -> tuple[Student, object]:
+    """(student in eval mode, tokenizer) from a checkpoint folder, on `device` in `dtype` (default
+    `interlat.runtime.compute_dtype(device)`); `student.K` is its trained K."""
+    from interlat import runtime
+
     path = Path(path)
     cfg = check_student_dir(path)  # one line naming a missing, truncated or malformed file (and key)
     if cfg.get("prefix", STUDENT_PREFIX) != STUDENT_PREFIX:
@@ -54,7 +57,7 @@ def load_student(path: str | Path, device: str = "cpu") -> tuple[Student, object
     if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
         raise InterlatError(f"{path / WEIGHTS_NAME}: tensors {sorted(state)} do not fit a student of {cfg}")
     student.load_state_dict(state, strict=False)
-    student = student.to(device).eval()
+    student = student.to(device, dtype or runtime.compute_dtype(device)).eval()
     student.K = cfg["K"]
     student.config_json = cfg
     return student, tokenizer

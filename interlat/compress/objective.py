@@ -41,7 +41,7 @@ class CompressionLoss:
 
     def student_path(self, batch: dict):
         """(adapted student latents [B, K, d], aligned logits, targets, mask) of path A."""
-        Z = self.student.generate_latents(batch["student_ids"], batch["student_mask"], self.K)
+        Z = self.student(batch["student_ids"], batch["student_mask"], self.K)  # forward: also through a DeepSpeed engine
         rows = min(self.K, self.teacher.prepended_length)  # the teacher's cap, as for every message
         lengths = torch.full((Z.shape[0],), rows, dtype=torch.long, device=Z.device)
         adapted = self.teacher.adapt(Z, lengths)

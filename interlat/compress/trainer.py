@@ -1,7 +1,13 @@
 """Student training: setup / train / save_checkpoint / cleanup (docs/method.md section 4).
 
-One process. AdamW on the student (LM + bridge + lat_bos [+ projection]) with linear warm-up
-and linear decay; the teacher stays frozen in eval mode (`CompressionLoss`). A held-out part
+AdamW on the student (LM + bridge + lat_bos [+ projection]) with linear warm-up and linear
+decay; the teacher stays frozen in eval mode (`CompressionLoss`), in the forward dtype of
+`interlat.runtime` (bf16 on GPUs, fp32 on CPUs), a full copy on every rank. The student keeps
+fp32 master weights: one process under bf16 autocast on GPUs (`engine="single"`), or DeepSpeed
+ZeRO-2/3 (`engine="deepspeed"`, the receivers' JSON handling, `interlat.train.engine`) over the
+ranks torchrun starts, each rank taking its own slice of every micro step's global batch.
+Training runs `epochs` passes over the training part (the samples as one continuous stream),
+an optimizer step being `gradient_accumulation` micro steps. A held-out part
 of the tasks (`eval_fraction`, 5% in the paper) is scored every `eval_every` steps; the best
 student so far is written to `work_dir/best` and training stops early after `patience`
 evaluations without improvement. Training state (weights, optimizer, scheduler, step, RNG,
@@ -12,15 +18,18 @@ The best student is copied to the output folder at the end, with `log.csv`, and 
 folder is removed.
 """
 
+import gc
 import json
 import logging
 import math
 import random
 import shutil
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from interlat import runtime
 from interlat.atomic import atomic_dir
@@ -29,7 +38,8 @@ from interlat.compress.data import make_batch
 from interlat.compress.objective import CompressionLoss
 from interlat.errors import InterlatError
 from interlat.model.card import write_card
-from interlat.train.loop import TrainLoop, write_log_csv
+from interlat.train import engine as ds
+from interlat.train.loop import TrainLoop, linear_schedule, write_log_csv
 from interlat.workdir import finish
 
 log = logging.getLogger(__name__)
@@ -44,7 +54,8 @@ class CompressConfig:
     K: int = 8  #: latent steps the student emits
     epochs: float = 10.0  #: passes over the training part (paper 3)
     max_steps: int = 0  #: cap on optimizer steps (0: epochs decide)
-    batch_size: int = 16  #: tasks per step (paper 2)
+    batch_size: int = 16  #: tasks per rank per micro step (paper 2)
+    gradient_accumulation: int = 1  #: micro steps per optimizer step
     lr: float = 0.003  #: peak learning rate (paper 5e-5)
     warmup_ratio: float = 0.03  #: linear warm-up fraction, then linear decay
     weight_decay: float = 0.0  #: AdamW weight decay
@@ -58,6 +69,8 @@ class CompressConfig:
     gradient_checkpointing: bool = False  #: checkpoint the student LM's layers
     checkpoint_every: int = 50  #: steps between resumable checkpoints
     seed: int = 0  #: seed of initialisation, data order and the eval split
+    engine: str = "single"  #: single (one process) | deepspeed (ZeRO-2/3, any number of ranks)
+    deepspeed_config: str | None = "config/deepspeed/zero2.json"  #: DeepSpeed JSON (engine deepspeed)
 
     def __post_init__(self):
         checks = {
@@ -65,6 +78,8 @@ class CompressConfig:
             "compress.epochs": self.epochs > 0,
             "compress.max_steps": self.max_steps >= 0,
             "compress.batch_size": self.batch_size >= 1,
+            "compress.gradient_accumulation": self.gradient_accumulation >= 1,
+            "compress.engine": self.engine in ("single", "deepspeed"),
             "compress.lr": self.lr > 0,
             "compress.warmup_ratio": 0 <= self.warmup_ratio <= 1,
             "compress.eval_fraction": 0 <= self.eval_fraction < 1,
@@ -77,8 +92,10 @@ class CompressConfig:
         if bad:
             raise InterlatError(f"config: field \"{bad[0]}\": invalid value {getattr(self, bad[0].split('.')[1])!r}")
 
-    def total_steps(self, n_train: int) -> int:
-        steps = max(math.ceil(self.epochs * n_train / self.batch_size), 1)
+    def total_steps(self, n_train: int, batching: ds.Batching | None = None) -> int:
+        """Optimizer steps of `epochs` passes over `n_train` tasks (capped at `max_steps`)."""
+        batching = batching or ds.Batching(self.batch_size, self.gradient_accumulation, 1)
+        steps = batching.steps_for(self.epochs, n_train, "compress", whole_steps=False)
         return min(steps, self.max_steps) if self.max_steps else steps
 
 
@@ -93,7 +110,9 @@ class CompressTrainer(TrainLoop):
                  inputs: dict | None = None):
         if not train_samples:
             raise InterlatError("compress: no training samples")
-        super().__init__(work_dir, inputs)
+        super().__init__(work_dir, inputs, *runtime.rank_and_world())
+        if self.world > 1 and cfg.engine != "deepspeed":
+            raise InterlatError(f"compress: {self.world} ranks need --engine deepspeed (engine single is one process)")
         self.check_cap([*train_samples, *eval_samples], teacher.prepended_length)
         self.cfg = cfg
         self.student = student
@@ -101,7 +120,9 @@ class CompressTrainer(TrainLoop):
         self.tokenizer = tokenizer
         self.train_samples = train_samples
         self.eval_samples = eval_samples
-        self.total = cfg.total_steps(len(train_samples))
+        self.batching = ds.Batching(cfg.batch_size, cfg.gradient_accumulation, self.world)
+        self.total = cfg.total_steps(len(train_samples), self.batching)
+        self.engine, self.ds_config = None, None
         self.vocab = student.lm.get_input_embeddings().weight.shape[0]
         self.best_loss, self.best_step, self.bad_evals = math.inf, -1, 0
 
@@ -111,17 +132,34 @@ class CompressTrainer(TrainLoop):
         self.device = self.student.device
         if cfg.gradient_checkpointing:
             self.student.enable_gradient_checkpointing()
-        self.loss_fn = CompressionLoss(self.student, self.teacher, cfg.K, cfg.kl_weight, cfg.align_weight, cfg.temperature)
-        params = [p for p in self.student.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = self.scheduler(self.opt, cfg.warmup_ratio, self.total)
+        model = self.student
+        if cfg.engine == "deepspeed":
+            self.ds_config, self.batching = ds.resolve(
+                cfg.deepspeed_config, batch_size=cfg.batch_size, accumulation=cfg.gradient_accumulation,
+                world=self.world, max_grad_norm=cfg.max_grad_norm, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                device=self.device)
+            self.total = cfg.total_steps(len(self.train_samples), self.batching)
+            self.engine, self.opt, self.sched = ds.initialize(self.student, self.ds_config, lr=cfg.lr,
+                                                              weight_decay=cfg.weight_decay,
+                                                              lr_factor=linear_schedule(cfg.warmup_ratio, self.total))
+            model = self.engine
+        else:
+            params = [p for p in self.student.parameters() if p.requires_grad]
+            self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+            self.sched = self.scheduler(self.opt, cfg.warmup_ratio, self.total)
+        self.loss_fn = CompressionLoss(model, self.teacher, cfg.K, cfg.kl_weight, cfg.align_weight, cfg.temperature)
+        log.info("%d optimizer steps (%s epochs over %d tasks; %d tasks a step = %d x %d accumulation x %d ranks)",
+                 self.total, cfg.epochs, len(self.train_samples), self.batching.per_step, self.batching.micro,
+                 self.batching.accumulation, self.world)
         self.resume()
 
-    def batch(self, step: int) -> dict:
-        """The training batch of `step` (epoch-wise seeded permutations, a continuous stream)."""
-        n, B = len(self.train_samples), self.cfg.batch_size
+    def batch(self, step: int, micro: int = 0) -> dict:
+        """This rank's part of micro step `micro` of optimizer step `step` (epoch-wise seeded
+        permutations over one continuous stream of tasks)."""
+        n, B, G = len(self.train_samples), self.batching.micro, self.batching.global_micro
+        start = (step * self.batching.accumulation + micro) * G + self.rank * B
         picked = []
-        for k in range(step * B, (step + 1) * B):
+        for k in range(start, start + B):
             epoch, pos = divmod(k, n)
             perm = list(range(n))
             random.Random(f"{self.cfg.seed}:epoch:{epoch}").shuffle(perm)
@@ -131,15 +169,17 @@ class CompressTrainer(TrainLoop):
     # -- train -------------------------------------------------------------
     def train(self) -> None:
         cfg = self.cfg
+        accum = self.batching.accumulation
         while self.step < self.total and self.bad_evals < cfg.patience:
             self.student.train()
-            out = self.loss_fn(self.batch(self.step))
-            self.opt.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(self.student.parameters(), cfg.max_grad_norm)
-            self.opt.step()
-            self.sched.step()
-            row = {k: float(out[k].detach()) for k in ("loss", "ce", "l_kl", "l_align")}
+            if self.engine is None:
+                self.opt.zero_grad(set_to_none=True)
+            parts = [self.micro_step(self.batch(self.step, k)) for k in range(accum)]
+            if self.engine is None:
+                torch.nn.utils.clip_grad_norm_(self.student.parameters(), cfg.max_grad_norm)
+                self.opt.step()
+                self.sched.step()
+            row = {k: sum(p[k] for p in parts) / accum for k in ("loss", "ce", "l_kl", "l_align")}
             row.update(step=self.step, lr=self.sched.get_last_lr()[0], eval_loss=math.nan)
             self.step += 1
             if self.step % cfg.eval_every == 0 or self.step == self.total:
@@ -151,31 +191,55 @@ class CompressTrainer(TrainLoop):
         if self.bad_evals >= cfg.patience:
             log.info("early stop at step %d (best %.4f at step %d)", self.step, self.best_loss, self.best_step)
 
+    def micro_step(self, batch: dict) -> dict:
+        """Forward and backward of one micro step (see `interlat.train.trainer.Trainer.micro_step`)."""
+        if self.engine is not None:
+            out = self.loss_fn(batch)
+            self.engine.backward(out["loss"])
+            self.engine.step()
+        else:
+            with runtime.autocast(self.device):
+                out = self.loss_fn(batch)
+            accum = self.batching.accumulation
+            (out["loss"] / accum if accum > 1 else out["loss"]).backward()
+        return {k: float(out[k].detach()) for k in ("loss", "ce", "l_kl", "l_align")}
+
     @torch.no_grad()
     def eval_loss(self) -> float:
-        """Mean total loss over the held-out tasks (student in eval mode)."""
+        """Mean total loss over the held-out tasks (student in eval mode). Every rank scores all of
+        them (ZeRO-3 gathers parameters collectively); rank 0's value is the one all ranks use."""
         self.student.eval()
         total, n = 0.0, 0
         for i in range(0, len(self.eval_samples), self.cfg.batch_size):
             part = self.eval_samples[i : i + self.cfg.batch_size]
-            total += float(self.loss_fn(make_batch(part, self.tokenizer, self.vocab, self.device))["loss"]) * len(part)
+            with runtime.autocast(self.device) if self.engine is None else nullcontext():
+                loss = self.loss_fn(make_batch(part, self.tokenizer, self.vocab, self.device))["loss"]
+            total += float(loss) * len(part)
             n += len(part)
-        return total / n
+        value = torch.tensor([total / n], dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.broadcast(value, 0)
+        return float(value)
 
     def score(self) -> float:
         """Evaluate; keep the best student under work_dir/best; count evaluations without gain."""
         value = self.eval_loss() if self.eval_samples else -float(self.step)  # no held-out part: the latest is best
         if value < self.best_loss:
             self.best_loss, self.best_step, self.bad_evals = value, self.step, 0
-            with atomic_dir(self.work_dir / "best") as tmp:
-                save_student(self.student, self.tokenizer, tmp, self.cfg.K)
+            with ds.gathered(self.engine, self.student.parameters()):
+                if self.rank == 0:
+                    with atomic_dir(self.work_dir / "best") as tmp:
+                        save_student(self.student, self.tokenizer, tmp, self.cfg.K)
+            self._barrier()
         else:
             self.bad_evals += 1
         return value if self.eval_samples else math.nan
 
     # -- checkpointing (TrainLoop hooks) -------------------------------------
     def settings(self) -> dict:
-        return {**asdict(self.cfg), "n_train": len(self.train_samples), "n_eval": len(self.eval_samples)}
+        """What the state depends on: the config, tasks, ranks, steps and the resolved DeepSpeed JSON."""
+        return {**asdict(self.cfg), "n_train": len(self.train_samples), "n_eval": len(self.eval_samples),
+                "world": self.world, "total_steps": self.total, "deepspeed": self.ds_config}
 
     def state_module(self) -> torch.nn.Module:
         return self.student
@@ -186,8 +250,22 @@ class CompressTrainer(TrainLoop):
     def load_loop_state(self, state: dict) -> None:
         self.best_loss, self.best_step, self.bad_evals = state["early_stopping"]
 
+    def engine_state(self, folder: Path) -> None:
+        if self.engine is not None:
+            ds.save_state(self.engine, folder, self.rank, self.step)
+        else:
+            super().engine_state(folder)
+
+    def load_engine_state(self, folder: Path) -> None:
+        if self.engine is not None:
+            ds.load_state(self.engine, folder, self.rank)
+        else:
+            super().load_engine_state(folder)
+
     def save_checkpoint(self, out_dir: Path, extra: dict) -> None:
         """The best student (HF LM + student.safetensors + student.json) and log.csv into out_dir."""
+        if self.rank != 0:
+            return
         best = self.work_dir / "best"
         with atomic_dir(out_dir) as tmp:
             shutil.copytree(best, tmp, dirs_exist_ok=True)
@@ -201,9 +279,23 @@ class CompressTrainer(TrainLoop):
                        metrics={"best_heldout_loss": self.best_loss if math.isfinite(self.best_loss) and self.best_loss >= 0
                                 else None, "best_step": self.best_step, "steps": self.step})
 
-    def cleanup(self) -> None:
-        """Drop the resumable state once the output is in place."""
-        finish(self.work_dir)
+    def cleanup(self, failed: bool = False) -> None:
+        """Drop the resumable state once the output is in place (not after a failure); free the
+        DeepSpeed engine before the process group (see `interlat.train.trainer.Trainer.cleanup`;
+        no barrier after a failure)."""
+        distributed = dist.is_initialized()
+        if distributed and not failed:
+            dist.barrier()
+        if not failed and self.rank == 0:
+            finish(self.work_dir)
+        if self.engine is not None:
+            self.engine.destroy()
+        self.engine = self.opt = self.sched = self.loss_fn = self.student = None
+        gc.collect()
+        if distributed:
+            if not failed:
+                dist.barrier()
+            dist.destroy_process_group()
 
 
 def check_shared_tokenizer(student_dir: Path, tokenizer) -> None:
@@ -231,8 +323,10 @@ def run_compression(cfg: CompressConfig, *, teacher_dir, student_dir, conversati
     from interlat.model.folders import load_lm
     from interlat.train.samples import build_samples
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    teacher, tok = load_receiver(teacher_dir, device=device)
+    device = runtime.local_device()
+    if cfg.engine == "deepspeed":
+        ds.read_json(cfg.deepspeed_config)  # a missing or broken JSON fails before any model loads
+    teacher, tok = load_receiver(teacher_dir, device=device)  # frozen: bf16 on GPUs, fp32 on CPUs
     check_shared_tokenizer(student_dir, tok)
     dim = teacher.adapter.sender_dim
     messages = shards.load_messages_of(latents, hidden_size=dim, reader="the teacher's adapter")
@@ -241,15 +335,21 @@ def run_compression(cfg: CompressConfig, *, teacher_dir, student_dir, conversati
     samples = build_samples(rows, messages, tok, "interlat", str(conversations), teacher.prepended_length)
     train, held = split(samples, cfg.eval_fraction, cfg.seed)
     torch.manual_seed(cfg.seed)
-    lm = load_lm(student_dir, torch.float32, "student model")
+    lm = load_lm(student_dir, torch.float32, "student model")  # trained: fp32 master weights
     student = Student(lm, out_dim=dim).to(device)
     log.info("student %s: %d parameters; %d training / %d held-out tasks; K=%d",
              student_dir, sum(p.numel() for p in student.parameters()), len(train), len(held), cfg.K)
     inputs = {"teacher": teacher_dir, "student": student_dir, "conversations": conversations, "latents": list(latents)}
     trainer = CompressTrainer(cfg, student, teacher, tok, train, held, work_dir, inputs)
-    with runtime.sigterm_stops():  # SIGTERM: save the state at the end of the step, exit 143
-        trainer.setup()
-        trainer.train()
-    trainer.save_checkpoint(Path(out), {"teacher": str(teacher_dir), "student_init": str(student_dir)})
+    del student, lm  # the trainer holds the only references, so cleanup() can free the engine
+    try:
+        with runtime.sigterm_stops():  # SIGTERM: save the state at the end of the step, exit 143
+            trainer.setup()
+            trainer.train()
+        trainer.save_checkpoint(Path(out), {"teacher": str(teacher_dir), "student_init": str(student_dir)})
+    except BaseException:
+        trainer.cleanup(failed=True)
+        raise
+    summary = {"steps": trainer.step, "best_step": trainer.best_step, "best_eval_loss": trainer.best_loss}
     trainer.cleanup()
-    return {"steps": trainer.step, "best_step": trainer.best_step, "best_eval_loss": trainer.best_loss}
+    return summary

@@ -49,11 +49,35 @@ def sample_next(logits: torch.Tensor, cfg: Sampling, generator: torch.Generator)
         probs = values.softmax(-1)
         drop = probs.cumsum(-1) - probs > cfg.top_p  # the first token is always kept
         values = values.masked_fill(drop, float("-inf"))
-    probs = values.softmax(-1)
-    drawn = torch.multinomial(probs.cpu(), 1, generator=generator).to(logits.device)
+    drawn = draw(values.softmax(-1), generator)
     if order is not None:
         drawn = order.gather(-1, drawn)
     return drawn.squeeze(-1)
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One index per row of `probs` [B, V], drawn on the probabilities' own device.
+
+    A generator on that device samples with `torch.multinomial` (the CPU path, unchanged). A
+    CPU generator with GPU probabilities (the seeded evaluation and collection generators)
+    draws only B uniforms on the host and inverts each row's CDF on the GPU, so no step copies
+    vocabulary-sized tensors to the host."""
+    if probs.device == generator.device:
+        return torch.multinomial(probs, 1, generator=generator)
+    u = torch.rand(probs.shape[0], 1, generator=generator, dtype=torch.float64).to(probs.device)
+    return inverse_cdf(probs, u)
+
+
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The index where each row's cumulative probability first exceeds u [B, 1] (in [0, 1)) of
+    its total; zero-probability entries are never returned."""
+    cdf = probs.double().cumsum(-1)
+    idx = torch.searchsorted(cdf, u * cdf[:, -1:], right=True)
+    idx = idx.clamp(max=probs.shape[-1] - 1)
+    # u * total can land on a flat stretch's right edge only where the next entry is >0, and on the
+    # last entry only through rounding: step back over trailing zero-probability entries then
+    last = (probs > 0).long().cumsum(-1).argmax(-1, keepdim=True)
+    return torch.minimum(idx, last)
 
 
 @dataclass

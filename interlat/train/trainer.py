@@ -1,9 +1,13 @@
 """Receiver training: setup / train / save_checkpoint / cleanup (docs/method.md section 3).
 
-One process (`engine="single"`), plain DDP, or DeepSpeed ZeRO-2/3, all launched by torchrun
-with gloo on the CPU and NCCL on GPUs. Each rank takes its own slice of every global batch;
-negatives for pass R are drawn from the whole global batch (all ranks), never the sample
-itself. Training state (weights, optimizer, scheduler, step, RNG, log rows) is checkpointed
+One process (`engine="single"`), plain DDP, or DeepSpeed ZeRO-2/3 (`interlat.train.engine`:
+the user's JSON wins, "auto" is filled from the config), all launched by torchrun with gloo on
+the CPU and NCCL on GPUs; device and precision come from `interlat.runtime` (GPUs: fp32 master
+weights under bf16 autocast, or DeepSpeed's bf16 with fp32 masters; CPUs: fp32). Training
+runs `epochs` passes over the samples (or `steps` optimizer steps when epochs is 0); an
+optimizer step is `gradient_accumulation` micro steps, each rank taking its own slice of every
+micro step's global batch; negatives for pass R are drawn from that whole global batch (all
+ranks), never the sample itself. Training state (weights, optimizer, scheduler, step, RNG, log rows) is checkpointed
 every `checkpoint_every` steps under a work folder outside Snakemake's outputs, so a killed run
 resumes where it stopped; state made with other settings or inputs is discarded, never reused
 (`interlat.train.loop.TrainLoop`, shared with the compression student). The final receiver is
@@ -14,10 +18,9 @@ import gc
 import json
 import logging
 import os
-import pickle
 import random
 import time
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,11 +32,11 @@ from interlat.atomic import atomic_dir
 from interlat.model.adapter import LatentAdapter
 from interlat.model.insertion import pad_messages
 from interlat.model.receiver import Receiver, add_special_tokens
+from interlat.text.batching import pad_id
+from interlat.train import engine as ds
 from interlat.train.loop import TrainLoop, linear_schedule, write_log_csv
 from interlat.train.objective import ReceiverObjective
 from interlat.train.samples import collate
-from interlat.text.batching import pad_id
-from interlat.train import engine as ds
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +48,10 @@ class TrainConfig:
     """Receiver training settings (config section `train`)."""
 
     mode: str = "interlat"  # interlat | text | none
-    steps: int = 1000
-    batch_size: int = 16  # per rank
+    steps: int = 1000  # optimizer steps when epochs is 0
+    epochs: float = 0.0  # passes over the samples (paper 10); 0: `steps` decides
+    batch_size: int = 16  # per rank per micro step
+    gradient_accumulation: int = 1  # micro steps per optimizer step
     lr: float = 1e-3
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
@@ -70,7 +75,9 @@ class TrainConfig:
             "train.engine": self.engine in ("single", "ddp", "deepspeed"),
             "train.curriculum": self.curriculum in ("uniform", "ramp_to_pure"),
             "train.steps": self.steps > 0,
+            "train.epochs": self.epochs >= 0,
             "train.batch_size": self.batch_size > 0,
+            "train.gradient_accumulation": self.gradient_accumulation > 0,
             "train.ramp_start": 0.0 <= self.ramp_start < 1.0,
         }
         bad = [k for k, ok in checks.items() if not ok]
@@ -80,10 +87,11 @@ class TrainConfig:
             raise InterlatError(f"config: field \"{bad[0]}\": invalid value")
 
 
-def mixing_ratios(cfg: TrainConfig, step: int, global_ids: list[int], seed: int) -> torch.Tensor:
+def mixing_ratios(cfg: TrainConfig, step: int, global_ids: list[int], seed: int, total: int | None = None) -> torch.Tensor:
     """r per sample for this step: uniform over {0.1..0.9}, or pure latents (r=1) with a
-    probability that ramps linearly from 0 at `ramp_start` of training to 1 at the last step."""
-    progress = step / max(cfg.steps - 1, 1)
+    probability that ramps linearly from 0 at `ramp_start` of training to 1 at the last step
+    (of `total` steps; default `cfg.steps`)."""
+    progress = step / max((total or cfg.steps) - 1, 1)
     p_pure = 0.0
     if cfg.curriculum == "ramp_to_pure":
         p_pure = min(max((progress - cfg.ramp_start) / (1 - cfg.ramp_start), 0.0), 1.0)
@@ -94,9 +102,9 @@ def mixing_ratios(cfg: TrainConfig, step: int, global_ids: list[int], seed: int)
     return torch.tensor(out)
 
 
-def lr_lambda(cfg: TrainConfig):
-    """The receiver's LR factor per step (`interlat.train.loop.linear_schedule`)."""
-    return linear_schedule(cfg.warmup_ratio, cfg.steps)
+def lr_lambda(cfg: TrainConfig, total: int | None = None):
+    """The receiver's LR factor per step (`interlat.train.loop.linear_schedule`) over `total` steps."""
+    return linear_schedule(cfg.warmup_ratio, total or cfg.steps)
 
 
 def build_receiver(lm, tokenizer, sender_dim: int, cfg: TrainConfig) -> Receiver:
@@ -110,31 +118,7 @@ def build_receiver(lm, tokenizer, sender_dim: int, cfg: TrainConfig) -> Receiver
     return Receiver(lm, adapter, ids, cfg.prepended_length)
 
 
-#: DeepSpeed's checkpoint tag (its files go to `<state>/engine/`; not "latest", the name of
-#: DeepSpeed's own pointer file beside the tag folder).
-DEEPSPEED_TAG = "engine"
-
-
-@contextmanager
-def weights_only_loads(engine):
-    """DeepSpeed reads its checkpoint with unrestricted pickle loads, which would run code planted
-    in work/. Inside this block it reads with `weights_only=True`, allowing only the three
-    DeepSpeed types its ZeRO optimizer states hold."""
-    from deepspeed.runtime.fp16.loss_scaler import LossScaler
-    from deepspeed.runtime.zero.config import ZeroStageEnum
-    from deepspeed.utils.tensor_fragment import fragment_address
-
-    ckpt = engine.checkpoint_engine
-
-    def load(path, map_location=None):
-        with torch.serialization.safe_globals([LossScaler, ZeroStageEnum, fragment_address]):
-            return torch.load(path, map_location=map_location, weights_only=True)
-
-    ckpt.load = load
-    try:
-        yield
-    finally:
-        del ckpt.load  # back to the class's method
+DEEPSPEED_TAG = ds.DEEPSPEED_TAG  # kept for readers of the state folder
 
 
 class Trainer(TrainLoop):
@@ -152,6 +136,9 @@ class Trainer(TrainLoop):
         self.tokenizer = tokenizer
         self.samples = samples
         self.engine = None
+        self.ds_config = None
+        self.batching = ds.Batching(cfg.batch_size, cfg.gradient_accumulation, self.world)
+        self.total = cfg.steps
 
     # -- setup -------------------------------------------------------------
     def setup(self) -> None:
@@ -159,38 +146,36 @@ class Trainer(TrainLoop):
         if self.world > 1 and not dist.is_initialized():
             backend = "nccl" if torch.cuda.is_available() else "gloo"
             dist.init_process_group(backend)
-        self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+        self.device = torch.device(runtime.local_device())
         objective = ReceiverObjective(self.receiver, cfg.mode, cfg.margin, cfg.contrast).to(self.device)
         params = [p for p in objective.parameters() if p.requires_grad]
         if cfg.engine == "deepspeed":
-            import deepspeed
-
-            ds_cfg = json.loads(Path(cfg.deepspeed_config).read_text())
-            ds_cfg.update(
-                train_micro_batch_size_per_gpu=cfg.batch_size,
-                gradient_accumulation_steps=1,
-                gradient_clipping=cfg.max_grad_norm,
-            )
-            ds_cfg.pop("train_batch_size", None)
-            ds_cfg["bf16"] = {"enabled": torch.cuda.is_available()}
-            opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-            sched = self.scheduler(opt, cfg.warmup_ratio, cfg.steps)
-            self.engine, self.opt, _, self.sched = deepspeed.initialize(
-                model=objective, optimizer=opt, lr_scheduler=sched, config=ds_cfg
-            )
+            self.ds_config, self.batching = ds.resolve(
+                cfg.deepspeed_config, batch_size=cfg.batch_size, accumulation=cfg.gradient_accumulation,
+                world=self.world, max_grad_norm=cfg.max_grad_norm, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                device=self.device)
+        self.total = self.batching.steps_for(cfg.epochs, len(self.samples)) if cfg.epochs else cfg.steps
+        log.info("%d optimizer steps (%s epochs over %d samples; %d samples a step = %d x %d accumulation x %d ranks)",
+                 self.total, cfg.epochs or "no", len(self.samples), self.batching.per_step,
+                 self.batching.micro, self.batching.accumulation, self.world)
+        if cfg.engine == "deepspeed":
+            self.engine, self.opt, self.sched = ds.initialize(objective, self.ds_config, lr=cfg.lr,
+                                                              weight_decay=cfg.weight_decay,
+                                                              lr_factor=lr_lambda(cfg, self.total))
         else:
             self.engine = objective
             if cfg.engine == "ddp" and self.world > 1:
                 self.engine = torch.nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
             self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-            self.sched = self.scheduler(self.opt, cfg.warmup_ratio, cfg.steps)
+            self.sched = self.scheduler(self.opt, cfg.warmup_ratio, self.total)
         self.resume()
 
     # -- data --------------------------------------------------------------
     def global_indices(self, step: int) -> list[int]:
-        """Sample indices of the global batch at `step`: seeded permutation per epoch, the last
-        incomplete global batch of an epoch dropped, so a batch never holds a sample twice."""
-        G = self.cfg.batch_size * self.world
+        """Sample indices of the global batch of micro step `step` (optimizer step x
+        accumulation + k): seeded permutation per epoch, the last incomplete global batch of an
+        epoch dropped, so a batch never holds a sample twice."""
+        G = self.batching.global_micro
         n = len(self.samples)
         if n < G:
             from interlat.errors import InterlatError
@@ -202,16 +187,20 @@ class Trainer(TrainLoop):
         random.Random(f"{self.cfg.seed}:epoch:{epoch}").shuffle(perm)
         return perm[k * G : (k + 1) * G]
 
-    def make_batch(self, step: int) -> tuple[dict, list[int]]:
-        gidx = self.global_indices(step)
-        B = self.cfg.batch_size
+    def make_batch(self, step: int, k: int = 0) -> tuple[dict, list[int]]:
+        """This rank's part of micro step `k` of optimizer step `step` (and its negatives). The
+        draws of micro step 0 are keyed as without accumulation; later ones by the micro step."""
+        micro = step * self.batching.accumulation + k
+        gidx = self.global_indices(micro)
+        B = self.batching.micro
         mine = gidx[self.rank * B : (self.rank + 1) * B]
         batch = collate([self.samples[i] for i in mine], pad_id(self.tokenizer))
         if self.cfg.mode == "interlat":
             slots = list(range(self.rank * B, (self.rank + 1) * B))
-            batch["r"] = mixing_ratios(self.cfg, step, slots, self.cfg.seed)
+            keys = [s + k * len(gidx) for s in slots]
+            batch["r"] = mixing_ratios(self.cfg, step, keys, self.cfg.seed, self.total)
             if len(gidx) > 1:
-                self.add_negatives(batch, gidx, slots, step)
+                self.add_negatives(batch, gidx, slots, micro)
         return {k: v.to(self.device) for k, v in batch.items()}, mine
 
     def add_negatives(self, batch: dict, gidx: list[int], slots: list[int], step: int) -> None:
@@ -237,35 +226,52 @@ class Trainer(TrainLoop):
         tokens = 0
         from interlat.progress import progress
 
-        bar = progress(total=cfg.steps, initial=self.step, desc=f"train {cfg.mode}", disable=self.rank != 0)
+        bar = progress(total=self.total, initial=self.step, desc=f"train {cfg.mode}", disable=self.rank != 0)
         self.engine.train()
-        while self.step < cfg.steps:
-            self.last_negatives = []
-            batch, mine = self.make_batch(self.step)
-            self.trace(mine)
-            out = self.engine(batch)
-            if cfg.engine == "deepspeed":
-                self.engine.backward(out["loss"])
-                self.engine.step()
-            else:
+        accum = self.batching.accumulation
+        while self.step < self.total:
+            if cfg.engine != "deepspeed":
                 self.opt.zero_grad(set_to_none=True)
-                out["loss"].backward()
+            parts = []
+            for k in range(accum):
+                self.last_negatives = []
+                batch, mine = self.make_batch(self.step, k)
+                self.trace(mine, k)
+                out = self.micro_step(batch, last=k == accum - 1)
+                tokens += int(batch["lengths"].sum()) * self.world
+                parts.append({key: float(out[key].detach()) for key in LOG_FIELDS if key in out})
+            if cfg.engine != "deepspeed":
                 torch.nn.utils.clip_grad_norm_(self.engine.parameters(), cfg.max_grad_norm)
                 self.opt.step()
                 self.sched.step()
-            tokens += int(batch["lengths"].sum()) * self.world
-            row = {k: float(out[k].detach()) for k in LOG_FIELDS if k in out}
+            row = {key: sum(p[key] for p in parts) / accum for key in parts[0]}
             row.update(step=self.step, lr=self.sched.get_last_lr()[0], tokens_per_s=tokens / (time.perf_counter() - start))
             rows.append(row)
             self.step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.3f}", ce=f"{row['ce']:.3f}")
-            self.checkpoint_or_stop(cfg.checkpoint_every, cfg.steps)
+            self.checkpoint_or_stop(cfg.checkpoint_every, self.total)
         bar.close()
 
-    def trace(self, mine: list[int]) -> None:
-        """Append this rank's task ids (and negatives' ids) for the step: which data each rank saw."""
-        rec = {"step": self.step, "rank": self.rank, "tasks": [self.samples[i].task_id for i in mine],
+    def micro_step(self, batch: dict, last: bool) -> dict:
+        """Forward and backward of one micro step. DeepSpeed scales by its accumulation and steps
+        the optimizer at the boundary itself; otherwise the loss is divided by the accumulation,
+        under bf16 autocast on GPUs (`interlat.runtime.autocast`), DDP syncing on the last only."""
+        if self.cfg.engine == "deepspeed":
+            out = self.engine(batch)
+            self.engine.backward(out["loss"])
+            self.engine.step()
+            return out
+        ddp = isinstance(self.engine, torch.nn.parallel.DistributedDataParallel)
+        with self.engine.no_sync() if ddp and not last else nullcontext():
+            with runtime.autocast(self.device):
+                out = self.engine(batch)
+            (out["loss"] / self.batching.accumulation if self.batching.accumulation > 1 else out["loss"]).backward()
+        return out
+
+    def trace(self, mine: list[int], micro: int = 0) -> None:
+        """Append this rank's task ids (and negatives' ids) for the micro step: which data each rank saw."""
+        rec = {"step": self.step, "micro": micro, "rank": self.rank, "tasks": [self.samples[i].task_id for i in mine],
                "negatives": self.last_negatives}
         self.work_dir.mkdir(parents=True, exist_ok=True)
         with open(self.work_dir / f"trace-rank{self.rank}.jsonl", "a") as f:
@@ -273,48 +279,30 @@ class Trainer(TrainLoop):
 
     # -- checkpointing (TrainLoop hooks) -------------------------------------
     def settings(self) -> dict:
-        return {**asdict(self.cfg), "world": self.world, "n_samples": len(self.samples)}
+        """What the state depends on: the config, ranks, samples, steps and the resolved DeepSpeed JSON."""
+        return {**asdict(self.cfg), "world": self.world, "n_samples": len(self.samples), "total_steps": self.total,
+                "deepspeed": self.ds_config}
 
     def state_module(self) -> torch.nn.Module:
         return self.engine.module if hasattr(self.engine, "module") else self.engine
 
     def engine_state(self, folder: Path) -> None:
         if self.cfg.engine == "deepspeed":  # DeepSpeed's own (partitioned) checkpoint format
-            self.engine.save_checkpoint(str(folder), tag=DEEPSPEED_TAG, client_state={"step": self.step})
-            rng = {"torch": torch.get_rng_state()}  # dropout draws: DeepSpeed keeps no RNG state
-            if torch.cuda.is_available():
-                rng["cuda"] = torch.cuda.get_rng_state()
-            torch.save(rng, folder / f"rng-rank{self.rank}.pt")
+            ds.save_state(self.engine, folder, self.rank, self.step)
         else:
             super().engine_state(folder)
 
     def load_engine_state(self, folder: Path) -> None:
         if self.cfg.engine == "deepspeed":
-            from interlat.errors import InterlatError
-
-            try:
-                with weights_only_loads(self.engine):
-                    self.engine.load_checkpoint(str(folder), tag=DEEPSPEED_TAG)
-            except pickle.UnpicklingError as e:
-                why = str(e).strip().splitlines()[-1]
-                raise InterlatError(f"{folder / DEEPSPEED_TAG}: DeepSpeed state refused, not plain tensors ({why})") from None
-            rng = torch.load(folder / f"rng-rank{self.rank}.pt", weights_only=True)
-            torch.set_rng_state(rng["torch"])
-            if "cuda" in rng and torch.cuda.is_available():
-                torch.cuda.set_rng_state(rng["cuda"])
+            ds.load_state(self.engine, folder, self.rank)
         else:
             super().load_engine_state(folder)
 
     def save_checkpoint(self, out_dir: Path, log_csv: Path, extra: dict) -> None:
         """Final receiver (HF model + adapter + interlat.json) and the per-step CSV log."""
-        if self.cfg.engine == "deepspeed" and self.engine.zero_optimization_stage() == 3:
-            import deepspeed
-
-            with deepspeed.zero.GatheredParameters(list(self.receiver.parameters()), modifier_rank=None):
-                if self.rank == 0:
-                    self._write(out_dir, log_csv, extra)
-        elif self.rank == 0:
-            self._write(out_dir, log_csv, extra)
+        with ds.gathered(self.engine if self.cfg.engine == "deepspeed" else None, self.receiver.parameters()):
+            if self.rank == 0:
+                self._write(out_dir, log_csv, extra)
         if self.world > 1:
             dist.barrier()
 
@@ -351,16 +339,10 @@ class Trainer(TrainLoop):
 
 
 def check_deepspeed_config(cfg: TrainConfig) -> None:
-    """Engine deepspeed needs a DeepSpeed JSON that exists and parses (else a one-line error)."""
-    from interlat.errors import InterlatError
-
-    path = Path(cfg.deepspeed_config) if cfg.deepspeed_config else None
-    if path is None or not path.is_file():
-        raise InterlatError(f"{path}: no such DeepSpeed config (--deepspeed-config)")
-    try:
-        json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise InterlatError(f"{path}: line {e.lineno}: not valid JSON") from None
+    """Engine deepspeed needs a DeepSpeed JSON that exists, parses and resolves (else one line)."""
+    ds.resolve(cfg.deepspeed_config, batch_size=cfg.batch_size, accumulation=cfg.gradient_accumulation,
+               world=runtime.rank_and_world()[1], max_grad_norm=cfg.max_grad_norm, lr=cfg.lr,
+               weight_decay=cfg.weight_decay, device=runtime.local_device())
 
 
 def run_training(cfg: TrainConfig, *, base: Path, conversations: Path, latents, work_dir: Path, log_csv: Path, out: Path) -> None:
