@@ -216,3 +216,49 @@ def episodes(receiver, conversations, games, variant, max_steps, temperature, ma
                f"cap {max_steps} steps, {torch.get_num_threads()} torch thread(s), real engine (game loading included)")
     write_table(out, rows, COLUMNS, caption)
     click.echo(to_markdown(rows, COLUMNS, caption), err=True)
+
+
+@bench.command("pipeline")
+@opt("--benchmarks", required=True, help="The run's benchmark folder, benchmarks/<run> (one Snakemake `benchmark:` TSV per job).")
+@opt("--logs", required=True, help="The run's log folder, logs/<run> (a job ends at the later of its log's and its TSV's modification times).")
+@opt("--workflow-dir", default=".", help="Folder the run was started in: Snakemake builds the job DAG there, as `snakemake --dag` does (nothing runs).")
+@opt("--snakefile", default=None, help="The Snakefile.  [default: workflow/Snakefile or Snakefile in --workflow-dir]")
+@opt("--configfile", "configfiles", multiple=True, help="A --configfile the run was started with (repeatable).")
+@opt("--config", "config_entries", multiple=True, help="A KEY=VALUE the run was started with, as for snakemake --config (repeatable).")
+@opt("--out", type=click.Path(dir_okay=False), required=True, help="Markdown file: the per-rule table, the totals and the critical path.")
+@opt("--rules-csv", type=click.Path(dir_okay=False), default=None, help="CSV of the per-rule rows (last row: total).")
+@opt("--path-csv", type=click.Path(dir_okay=False), default=None, help="CSV of the critical path, job by job.")
+def pipeline(benchmarks, logs, workflow_dir, snakefile, configfiles, config_entries, out, rules_csv, path_csv):
+    """P5b: where a finished Snakemake run's time went: per rule, the wall time and the critical path.
+
+    Example (a finished default run, started with `snakemake --cores 2` in the repository root):
+
+    \b
+        interlat bench pipeline --benchmarks benchmarks/default --logs logs/default --out p5b.md
+    """
+    from pathlib import Path
+
+    from interlat.atomic import write_csv, write_text
+    from interlat.bench.pipeline import (
+        PATH_COLUMNS,
+        RULE_COLUMNS,
+        job_costs,
+        summarize,
+        to_markdown,
+    )
+    from interlat.bench.snakejobs import dag_jobs, parse_config_entries
+    from interlat.errors import InterlatError
+
+    for folder, option in ((benchmarks, "--benchmarks"), (logs, "--logs")):
+        if not Path(folder).is_dir():
+            raise InterlatError(f"{folder}: no such folder ({option})")
+    jobs = dag_jobs(workflow_dir, snakefile, configfiles, parse_config_entries(config_entries))
+    costs, left_out = job_costs(jobs, Path(benchmarks), Path(logs))
+    summary = summarize(jobs, costs)
+    text = to_markdown(summary, benchmarks, left_out)
+    write_text(out, text)
+    if rules_csv:
+        write_csv(rules_csv, summary["rules"], RULE_COLUMNS)
+    if path_csv:
+        write_csv(path_csv, summary["path"], PATH_COLUMNS)
+    click.echo(text, err=True)

@@ -3,11 +3,11 @@
 from interlat.atomic import write_csv, write_text
 
 
-def to_markdown(rows: list[dict], columns: list[str], caption: str = "") -> str:
-    """The rows as a Markdown table under `caption` (the `method` column left-aligned, numbers right)."""
+def to_markdown(rows: list[dict], columns: list[str], caption: str = "", left: tuple[str, ...] = ("method",)) -> str:
+    """The rows as a Markdown table under `caption` (the `left` columns left-aligned, numbers right)."""
     lines = [caption, ""] if caption else []
     lines.append("| " + " | ".join(columns) + " |")
-    lines.append("|" + "|".join("---" if c == "method" else "--:" for c in columns) + "|")
+    lines.append("|" + "|".join("---" if c in left else "--:" for c in columns) + "|")
     lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
