@@ -201,3 +201,22 @@ def test_missing_folders_exit_2(toy_run, tmp_path):
                      "--logs", work / "logs/toy", "--out", tmp_path / "p.md", expect=2)
     assert_clean_error(result, str(tmp_path), "no Snakefile")
     assert nothing_written(tmp_path / "p.md")
+
+
+@pytest.mark.slow
+def test_dag_is_the_one_snakemake_prints(toy_run):
+    """The jobs and dependencies read through Snakemake's API are those of `snakemake --dag` (DOT)."""
+    import re
+
+    from interlat.bench.snakejobs import dag_jobs
+
+    work = toy_run[0]
+    dot = subprocess.run([str(BIN / "snakemake"), "--dag"], cwd=work, capture_output=True, text=True, check=True).stdout
+    labels = dict(re.findall(r'^\s*(\d+)\[label = "([^"\\]+)', dot, flags=re.M))
+    edges = sorted((labels[a], labels[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dot, flags=re.M))
+    jobs = {j.jobid: j for j in dag_jobs(work)}
+    assert sorted(j.rule for j in jobs.values()) == sorted(labels.values())
+    assert sorted((jobs[d].rule, j.rule) for j in jobs.values() for d in j.deps) == edges
+    assert {j.benchmark.relative_to(work).as_posix() for j in jobs.values() if j.benchmark} == {
+        "benchmarks/toy/prep.tsv", "benchmarks/toy/chain/step1.tsv", "benchmarks/toy/chain/step2.tsv",
+        "benchmarks/toy/final.tsv", *(f"benchmarks/toy/parts/part{i}.tsv" for i in (1, 2, 3))}
