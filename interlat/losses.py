@@ -15,17 +15,24 @@ Logits are assumed finite.
   (weights from `entropy_drop_weights` / `cap_and_normalise`).
 - `latent_alignment`: L_align between mean adapted latents, section 4.
 
-Only the supervised rows are gathered ([N, V] with N the number of masked tokens),
-and per-sample sums are segment sums over those rows, so nothing loops over
-samples in Python. All arithmetic is float32 whatever the logits' dtype. Reference
+Only the supervised rows are gathered, `chunk_size` tokens at a time ([chunk, V];
+None: all N masked tokens at once), and per-sample sums are segment sums over
+those rows, so nothing loops over samples in Python. A chunk's vocabulary-sized
+intermediates are recomputed in the backward (activation checkpointing), so peak
+memory beyond the inputs does not grow with N x V; the per-token terms
+(`plan_terms`, `token_jsd`, `weighted_kl_terms`) and their combinations
+(`plan_from_terms`, `contrast_from_jsd`) are public so `interlat.train.head_losses`
+can feed them from hidden states without materialising the logits. All arithmetic is float32 whatever the logits' dtype. Reference
 paths (plan pass P, negative pass R, full-message path D, no-message path B) are
 detached here, so gradients reach only the true pass N / the student path A.
 """
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 #: KL weight and cosine weight inside L_plan (docs/method.md section 3).
 PLAN_KL_WEIGHT = 0.7
@@ -34,6 +41,8 @@ PLAN_COS_WEIGHT = 0.3
 DEFAULT_MARGIN = 0.69
 #: Norm floor of the cosines (as `torch.nn.functional.cosine_similarity`).
 _COS_EPS = 1e-8
+#: Tokens per chunk of the vocabulary-sized terms (about 600 MB of fp32 intermediates at V = 152k).
+DEFAULT_CHUNK = 256
 
 
 def _check_aligned(mask: torch.Tensor, *logits: torch.Tensor) -> None:
@@ -48,9 +57,22 @@ def _check_aligned(mask: torch.Tensor, *logits: torch.Tensor) -> None:
         raise ValueError(f"vocabulary sizes differ: {[x.shape[-1] for x in logits]}")
 
 
-def _gather_log_probs(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Float32 log-softmax of the masked rows, [N, V] in row-major (sample, position) order."""
-    return F.log_softmax(logits[mask].float(), dim=-1)
+def map_token_chunks(fn: Callable, rows: list[torch.Tensor], chunk_size: int | None) -> list[torch.Tensor]:
+    """Apply `fn` to row chunks of the [N, ...] tensors `rows`; concatenate its [n] outputs.
+
+    `fn(*chunks)` returns a tuple of per-token tensors. With gradients on, each chunk is
+    checkpointed: only its inputs are kept, and its intermediates are recomputed in the
+    backward. `chunk_size` None: one call on all rows (no checkpoint).
+    """
+    n = rows[0].shape[0]
+    if chunk_size is None or n <= chunk_size:
+        return list(fn(*rows))
+    grad = torch.is_grad_enabled() and any(r.requires_grad for r in rows)
+    outs = []
+    for a in range(0, n, chunk_size):
+        part = [r[a : a + chunk_size] for r in rows]
+        outs.append(checkpoint(fn, *part, use_reentrant=False) if grad else fn(*part))
+    return [torch.cat(o) for o in zip(*outs, strict=True)]
 
 
 def _segment_sum(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -70,8 +92,27 @@ def _tokens_per_sample(mask: torch.Tensor) -> torch.Tensor:
     return mask.sum(dim=1).clamp(min=1).float()
 
 
+def plan_terms(true_logits: torch.Tensor, plan_logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Per-token terms of L_plan from [n, V] logits: (KL(P || Q), P.Q, |Q|^2, |P|^2), each [n]."""
+    log_q = F.log_softmax(true_logits.float(), dim=-1)
+    log_p = F.log_softmax(plan_logits.float(), dim=-1)
+    q, p = log_q.exp(), log_p.exp()
+    return (p * (log_p - log_q)).sum(-1), (p * q).sum(-1), q.square().sum(-1), p.square().sum(-1)
+
+
+def plan_from_terms(kl, dot, q2, p2, mask: torch.Tensor) -> torch.Tensor:
+    """L_plan from `plan_terms` of the rows of `mask` (row-major order); see `plan_similarity`."""
+    kl = _segment_sum(kl, mask) / _tokens_per_sample(mask)
+    dot = _segment_sum(dot, mask)
+    norm_q = _segment_sum(q2, mask).clamp(min=_COS_EPS**2).sqrt()
+    norm_p = _segment_sum(p2, mask).clamp(min=_COS_EPS**2).sqrt()
+    cos = dot / (norm_q * norm_p)
+    per_sample = PLAN_KL_WEIGHT * kl + PLAN_COS_WEIGHT * (1.0 - cos)
+    return _mean_over_samples(per_sample, mask)
+
+
 def plan_similarity(
-    true_logits: torch.Tensor, plan_logits: torch.Tensor, mask: torch.Tensor
+    true_logits: torch.Tensor, plan_logits: torch.Tensor, mask: torch.Tensor, chunk_size: int | None = DEFAULT_CHUNK
 ) -> torch.Tensor:
     """L_plan of docs/method.md section 3, a scalar.
 
@@ -80,18 +121,11 @@ def plan_similarity(
     Q = softmax(true_logits) (pass N, with grad), P = softmax(plan_logits) (pass P,
     detached), and cos_i is ONE cosine between the flattened [T_i x V] arrays of P and
     Q. Unweighted mean over the samples with tokens; 0 (on the graph) if none has.
+    `chunk_size` tokens at a time (None: all at once); the value does not depend on it.
     """
     _check_aligned(mask, true_logits, plan_logits)
-    log_q = _gather_log_probs(true_logits, mask)
-    log_p = _gather_log_probs(plan_logits.detach(), mask)
-    q, p = log_q.exp(), log_p.exp()
-    kl = _segment_sum((p * (log_p - log_q)).sum(-1), mask) / _tokens_per_sample(mask)
-    dot = _segment_sum((p * q).sum(-1), mask)
-    norm_q = _segment_sum(q.square().sum(-1), mask).clamp(min=_COS_EPS**2).sqrt()
-    norm_p = _segment_sum(p.square().sum(-1), mask).clamp(min=_COS_EPS**2).sqrt()
-    cos = dot / (norm_q * norm_p)
-    per_sample = PLAN_KL_WEIGHT * kl + PLAN_COS_WEIGHT * (1.0 - cos)
-    return _mean_over_samples(per_sample, mask)
+    terms = map_token_chunks(plan_terms, [true_logits[mask], plan_logits.detach()[mask]], chunk_size)
+    return plan_from_terms(*terms, mask)
 
 
 def token_jsd(logits_a: torch.Tensor, logits_b: torch.Tensor) -> torch.Tensor:
@@ -113,6 +147,7 @@ def random_contrast_terms(
     neg_logits: torch.Tensor,
     mask: torch.Tensor,
     margin: float = DEFAULT_MARGIN,
+    chunk_size: int | None = DEFAULT_CHUNK,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(L_rand, active fraction) of docs/method.md section 3, both scalars.
 
@@ -122,7 +157,12 @@ def random_contrast_terms(
     is the share of those samples whose hinge is active (margin - JSD_i > 0), for logging.
     """
     _check_aligned(mask, true_logits, neg_logits)
-    jsd = token_jsd(true_logits[mask], neg_logits.detach()[mask])
+    (jsd,) = map_token_chunks(lambda a, b: (token_jsd(a, b),), [true_logits[mask], neg_logits.detach()[mask]], chunk_size)
+    return contrast_from_jsd(jsd, mask, margin)
+
+
+def contrast_from_jsd(jsd: torch.Tensor, mask: torch.Tensor, margin: float = DEFAULT_MARGIN):
+    """(L_rand, active fraction) from the per-token JSD of the rows of `mask` (row-major order)."""
     jsd = _segment_sum(jsd, mask) / _tokens_per_sample(mask)
     gap = margin - jsd
     loss = _mean_over_samples(gap.clamp(min=0.0), mask)
@@ -135,9 +175,10 @@ def random_contrast(
     neg_logits: torch.Tensor,
     mask: torch.Tensor,
     margin: float = DEFAULT_MARGIN,
+    chunk_size: int | None = DEFAULT_CHUNK,
 ) -> torch.Tensor:
     """L_rand of docs/method.md section 3 (see `random_contrast_terms`)."""
-    return random_contrast_terms(true_logits, neg_logits, mask, margin)[0]
+    return random_contrast_terms(true_logits, neg_logits, mask, margin, chunk_size)[0]
 
 
 def hinge_active_fraction(
@@ -145,9 +186,10 @@ def hinge_active_fraction(
     neg_logits: torch.Tensor,
     mask: torch.Tensor,
     margin: float = DEFAULT_MARGIN,
+    chunk_size: int | None = DEFAULT_CHUNK,
 ) -> torch.Tensor:
     """Fraction of samples (with tokens) whose random-contrast hinge is active; detached."""
-    return random_contrast_terms(true_logits, neg_logits, mask, margin)[1]
+    return random_contrast_terms(true_logits, neg_logits, mask, margin, chunk_size)[1]
 
 
 def dynamic_weights(
@@ -198,6 +240,26 @@ def cap_and_normalise(weights: torch.Tensor, quantile: float = 0.95) -> torch.Te
     return w / w.mean().clamp(min=1e-6)
 
 
+def weighted_kl_terms(student_logits, full_logits, none_logits, T: float = 4.0) -> tuple[torch.Tensor, ...]:
+    """Per-token terms of L_kl from [n, V] logits: (T^2 KL(p_D^T || p_A^T), H(p_D), H(p_B)), each [n].
+
+    The entropies (temperature 1) feed the detached weights; only the KL carries gradient.
+    """
+    full = full_logits.float()
+    with torch.no_grad():
+        h_full = _entropy(F.log_softmax(full, dim=-1))
+        h_none = _entropy(F.log_softmax(none_logits.float(), dim=-1))
+    log_d = F.log_softmax(full / T, dim=-1)
+    log_a = F.log_softmax(student_logits.float() / T, dim=-1)
+    return T * T * (log_d.exp() * (log_d - log_a)).sum(-1), h_full, h_none
+
+
+def weighted_kl_from_terms(kl, h_full, h_none, quantile: float = 0.95) -> torch.Tensor:
+    """L_kl = sum(w * kl) / (sum(w) + 1e-6), w = `cap_and_normalise`(relu(H_B - H_D))."""
+    w = cap_and_normalise((h_none - h_full).clamp(min=0.0).detach(), quantile)
+    return (w * kl).sum() / (w.sum() + 1e-6)
+
+
 def uncertainty_weighted_kl(
     student_logits: torch.Tensor,
     full_logits: torch.Tensor,
@@ -205,23 +267,19 @@ def uncertainty_weighted_kl(
     mask: torch.Tensor,
     T: float = 4.0,
     quantile: float = 0.95,
+    chunk_size: int | None = DEFAULT_CHUNK,
 ) -> torch.Tensor:
     """L_kl of docs/method.md section 4, a scalar weighted token mean over the whole batch.
 
     Paths: A = student latents (`student_logits`, with grad), D = full message
     (`full_logits`, teacher, detached), B = no message (`none_logits`, detached).
     kl_t = T^2 * KL(softmax(D/T) || softmax(A/T)); weights from `entropy_drop_weights`
-    (temperature 1); returns sum(w * kl) / (sum(w) + 1e-6).
+    (temperature 1); returns sum(w * kl) / (sum(w) + 1e-6). `chunk_size` tokens at a time.
     """
     _check_aligned(mask, student_logits, full_logits, none_logits)
-    full = full_logits.detach()[mask].float()
-    w = entropy_drop_weights(
-        F.log_softmax(full, dim=-1), _gather_log_probs(none_logits.detach(), mask), quantile
-    )
-    log_d = F.log_softmax(full / T, dim=-1)
-    log_a = F.log_softmax(student_logits[mask].float() / T, dim=-1)
-    kl = T * T * (log_d.exp() * (log_d - log_a)).sum(-1)
-    return (w * kl).sum() / (w.sum() + 1e-6)
+    rows = [student_logits[mask], full_logits.detach()[mask], none_logits.detach()[mask]]
+    kl, h_full, h_none = map_token_chunks(lambda a, d, b: weighted_kl_terms(a, d, b, T), rows, chunk_size)
+    return weighted_kl_from_terms(kl, h_full, h_none, quantile)
 
 
 def _masked_row_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

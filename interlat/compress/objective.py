@@ -10,7 +10,9 @@ off); the student is the only thing that learns.
 - path B (no grad): the teacher prompt without any message and without `<bop>`/`<eop>`.
 
 Each path's logits are aligned separately with the causal shift (`objective.aligned_logits`)
-and compared over the tokens supervised in all three. L_kl is
+and compared over the tokens supervised in all three. With `loss_chunk` (the default) the
+paths stop at the teacher's hidden states and CE and L_kl are computed `loss_chunk` tokens
+at a time (`interlat.train.head_losses.compression_losses`); None uses full logits. L_kl is
 `losses.uncertainty_weighted_kl` (T = 4), L_align is `losses.latent_alignment` between the
 mean adapted student latents and the mean adapted full message.
 """
@@ -19,13 +21,16 @@ import torch
 import torch.nn.functional as F
 
 from interlat import losses
+from interlat.train import head_losses
 from interlat.train.objective import aligned_logits
 
 
 class CompressionLoss:
     """Callable: batch -> dict of loss terms; see the module docstring."""
 
-    def __init__(self, student, teacher, K: int, kl_weight: float = 0.1, align_weight: float = 0.1, temperature: float = 4.0):
+    def __init__(self, student, teacher, K: int, kl_weight: float = 0.1, align_weight: float = 0.1, temperature: float = 4.0,
+                 loss_chunk: int | None = losses.DEFAULT_CHUNK):
+        self.loss_chunk = loss_chunk
         self.student = student
         self.teacher = teacher
         self.K = K
@@ -37,7 +42,8 @@ class CompressionLoss:
 
     def teacher_logits(self, batch: dict, message: torch.Tensor, lengths: torch.Tensor, delimiters: bool = True):
         embeds, labels, mask, _ = self.teacher.splice(batch, message, lengths, delimiters=delimiters)
-        return aligned_logits(self.teacher.logits(embeds, mask), labels)
+        run = self.teacher.logits if self.loss_chunk is None else self.teacher.hidden
+        return aligned_logits(run(embeds, mask), labels)  # hidden rows when chunked
 
     def student_path(self, batch: dict):
         """(adapted student latents [B, K, d], aligned logits, targets, mask) of path A."""
@@ -68,8 +74,13 @@ class CompressionLoss:
         adapted_a, lg_a, target, m_a = self.student_path(batch)
         adapted_d, len_d, lg_d, m_d, lg_b, m_b = self.reference_paths(batch)
         both = m_a & m_d & m_b
-        ce = F.cross_entropy(lg_a[m_a].float(), target[m_a])
-        l_kl = losses.uncertainty_weighted_kl(lg_a, lg_d, lg_b, both, T=self.temperature)
+        if self.loss_chunk is None:
+            ce = F.cross_entropy(lg_a[m_a].float(), target[m_a])
+            l_kl = losses.uncertainty_weighted_kl(lg_a, lg_d, lg_b, both, T=self.temperature, chunk_size=None)
+        else:
+            t = head_losses.compression_losses(self.teacher.head, (lg_a, target, m_a), (lg_d, m_d), (lg_b, m_b),
+                                               T=self.temperature, chunk_size=self.loss_chunk)
+            ce, l_kl = t["ce"], t["l_kl"]
         rows_d = torch.arange(adapted_d.shape[1], device=len_d.device)[None, :] < len_d[:, None]
         l_align = losses.latent_alignment(adapted_a, adapted_d, None, rows_d)
         total = ce + self.kl_weight * l_kl + self.align_weight * l_align

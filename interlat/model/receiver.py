@@ -97,6 +97,16 @@ class Receiver(nn.Module):
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         return self.lm(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids).logits
 
+    def hidden(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The final-norm hidden states [B, S, d] under `logits` (its LM head is `head`)."""
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        return self.lm.get_decoder()(inputs_embeds=embeds, attention_mask=mask, position_ids=position_ids).last_hidden_state
+
+    @property
+    def head(self):
+        """The LM head: `logits` = head(hidden)."""
+        return self.lm.get_output_embeddings()
+
     def save(self, path: str | Path, tokenizer, extra: dict | None = None) -> None:
         path = Path(path)
         self.lm.save_pretrained(path, safe_serialization=True)
