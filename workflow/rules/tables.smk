@@ -7,6 +7,8 @@ OUTPUTS: results/<run>/tables/ (MATH: table2_math.{csv,md}, math_subjects.csv, a
     compression: table3_compression.{csv,md}, compression.png)
 """
 
+from interlat import report_layout
+
 
 rule tables:
     input:
@@ -19,7 +21,9 @@ rule tables:
             directory("results/{run}/tables"),
             patterns=["{name}.{ext}"],
             caption="../report/tables.rst",
-            category="3. Evaluation",
+            category=report_layout.category,
+            subcategory=report_layout.subcategory,
+            labels=report_layout.labels,
         ),
     log:
         "logs/{run}/tables.log",
