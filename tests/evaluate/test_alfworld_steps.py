@@ -99,3 +99,61 @@ def test_cached_steps_take_the_recomputing_loops_actions(episode_world, random_r
     assert len({o for step in cached_out for o in step}) > 2  # the turns differ (not one repeated output)
     assert len(prefills) == 1  # later steps only extended the cache
     assert any(k > 0 for k in rewinds)  # some generated turn re-tokenised otherwise, and was rewound
+
+
+@pytest.mark.parametrize("mode, variant", [("interlat", "interlat"), ("text", "cot_full"), ("none", "no_cot")])
+def test_episode_prompts_are_the_training_conversations_tokens(episode_world, random_receiver, mode, variant, monkeypatch):
+    """Replaying the expert through the evaluation loop, the receiver holds at every step exactly
+    the training conversation's tokens up to that step's assistant turn (which training supervises
+    from its first token), and the first turn's spliced embeddings are training's."""
+    from types import SimpleNamespace
+
+    import interlat.evaluate.alfworld as ev
+    from interlat.evaluate.episodes import run_episodes
+    from interlat.evaluate.messages import splice_prompts
+    from interlat.model.decode import Sampling
+    from interlat.model.stepcache import StepCache
+    from interlat.text.chat import IGNORE
+    from interlat.train.samples import build_samples, collate
+
+    games, rows, _ = episode_world
+    receiver, tok = random_receiver
+    g = torch.Generator().manual_seed(5)
+    messages = {t: SimpleNamespace(H=torch.randn(6, 16, generator=g), plan=r["plan"], plan_token_ids=[]) for t, r in rows.items()}
+    samples = {s.task_id: s for s in build_samples(list(rows.values()), messages, tok, mode, "rows", receiver.prepended_length)}
+    expert = {t: [turn["value"] for turn in r["conversations"][1::2]] for t, r in rows.items()}
+
+    live, seen = [], []
+
+    def replay(cache, h, **kw):  # the receiver "generates" the expert's next turn
+        seen.append({ep.game.task_id: list(cache.ids[b]) for b, ep in enumerate(live)})
+        return [tok(expert[ep.game.task_id][ep.steps], add_special_tokens=False)["input_ids"] for ep in live]
+
+    monkeypatch.setattr(StepCache, "generate", replay)
+    raw = {t: m.H for t, m in messages.items()} if mode == "interlat" else None
+    inner = ev.cached_policy(receiver, tok, rows, raw, variant, Sampling(temperature=0), torch.Generator())
+    records = run_episodes(games, lambda eps: live.__setitem__(slice(None), eps) or inner(eps), max_steps=20)
+    assert [r.won for r in records] == [True, True]
+    assert [r.steps for r in records] == [len(expert[r.task_id]) for r in records]
+    for r in records:
+        s = samples[r.task_id]
+        prompts = [step[r.task_id] for step in seen if r.task_id in step]
+        assert len(prompts) == r.steps
+        for k, held in enumerate(prompts):
+            assert held == s.ids[: len(held)], f"step {k}: the evaluation prompt is not the training prefix"
+            assert s.labels[len(held) - 1] == IGNORE and s.labels[len(held)] != IGNORE, f"step {k}"
+            turn = tok(expert[r.task_id][k], add_special_tokens=False)["input_ids"]
+            assert s.ids[len(held) : len(held) + len(turn)] == turn  # the action training supervises here
+        # the first turn with its message spliced, embedded alike in training and evaluation
+        if mode != "none":
+            batch = collate([s], tok.pad_token_id)
+            if mode == "text":
+                msg, msg_len = receiver.embed(batch["plan_ids"]), batch["plan_len"]
+            else:
+                msg, msg_len = receiver.adapt(batch["H"], batch["H_len"]), batch["H_len"]
+            with torch.no_grad():
+                train_embeds, *_ = receiver.splice(batch, msg, msg_len)
+                eval_embeds, n = splice_prompts(receiver, tok, [prompts[0]], [rows[r.task_id]["plan"]],
+                                                None if raw is None else [raw[r.task_id]], variant)
+            n = int(n[0])
+            torch.testing.assert_close(eval_embeds[0, :n], train_embeds[0, :n])
