@@ -22,7 +22,7 @@ TORCH := $(if $(shell nvidia-smi -L 2>/dev/null),cuda,cpu)
 endif
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: run test test-fast lint report clean torch lock envs prereqs
+.PHONY: run test test-fast lint report clean torch lock envs prereqs image
 
 ## prereqs: say what to install when Python 3.11-3.13, a C/C++ compiler, make or cmake is missing
 prereqs:
@@ -72,6 +72,22 @@ lock: $(BIN)/.installed
 ## envs: the conda environments of `--sdm conda` (workflow/envs/*.yaml) from the lock
 envs: $(BIN)/.installed
 	$(BIN)/python -m interlat.envs workflow/envs
+
+## image: the CPU image, built here with podman (containers/build.sh; LOCAL_BASE=1 builds over a
+## debootstrap Debian instead of pulling the base), saved as images/interlat-cpu.tar and, where
+## apptainer is installed, converted to images/interlat-cpu.sif; prints the --config to use
+image:
+	mkdir -p images
+	containers/build.sh --variant cpu $(if $(LOCAL_BASE),--local-base) \
+	    --save images/interlat-cpu.tar --info images/interlat-cpu.json
+	@if command -v apptainer >/dev/null 2>&1; then \
+	    apptainer build --force images/interlat-cpu.sif docker-archive://images/interlat-cpu.tar; \
+	    echo "use it: snakemake --cores all --use-apptainer --config container=$(CURDIR)/images/interlat-cpu.sif"; \
+	else \
+	    echo "apptainer not found: the image is images/interlat-cpu.tar (docker-archive) and in podman;"; \
+	    echo "on a machine with apptainer: apptainer build interlat-cpu.sif docker-archive://images/interlat-cpu.tar,"; \
+	    echo "then: snakemake --cores all --use-apptainer --config container=/path/to/interlat-cpu.sif"; \
+	fi
 
 ## run: the embedded default pipeline end to end, then the HTML report
 run: $(BIN)/.installed

@@ -37,8 +37,15 @@ def bool_flag(name, value):
 
 
 def get_container():
-    """The image every rule runs in (config key `container`, pinned by digest)."""
-    return config["container"]
+    """The image every rule runs in (config key `container`, pinned by digest or a local .sif);
+    none when the key is empty (the default until `make image` has built one)."""
+    image = config["container"]
+    if not image and uses_apptainer():
+        raise WorkflowError(
+            "config container: empty, so --sdm apptainer has no image: build the CPU image with "
+            "`make image` and add the --config container=... it prints (or name a published image)"
+        )
+    return image or None
 
 
 def get_subjects(wildcards):
