@@ -368,11 +368,13 @@ def _register_groups() -> None:
     """Attach the command groups that live in their own modules (benchmarks)."""
     from interlat.bench.cli import bench
     from interlat.hub import download_command
+    from interlat.plan import plan_command
     from interlat.schema_docs import docs
     from interlat.versions import versions_command
 
     main.add_command(bench)
     main.add_command(download_command)
+    main.add_command(plan_command)
     main.add_command(docs)
     main.add_command(versions_command)
 
