@@ -10,6 +10,7 @@ atomic write, so a finished folder always has one.
 """
 
 import json
+import re
 from pathlib import Path
 
 CARD_NAME = "README.md"
@@ -74,9 +75,16 @@ LOADERS["model"] = LOADERS["sender"]
 
 
 def _hub_base(base) -> str | None:
-    """The Hub model a local base folder descends from (its own card's `base_model`), if any."""
+    """The Hub model a local base folder is or descends from: a snapshot linked from the download
+    cache (resources/hub/models/<org>/<name>/<revision>/, interlat.hub), else its own card's
+    `base_model`, if any."""
     if base is None:
         return None
+    config = Path(base) / "config.json"
+    if config.exists():
+        linked = re.search(r"/hub/models/([^/]+/[^/]+)/[^/]+/config\.json$", str(config.resolve()))
+        if linked:
+            return linked[1]
     card = Path(base) / CARD_NAME
     if card.is_file():
         from huggingface_hub import ModelCard

@@ -75,3 +75,14 @@ def test_hub_base_model_is_carried_down_the_chain(tmp_path):
     meta = model_card("receiver", name="r", base=base).data.to_dict()
     assert meta["base_model"] == "Qwen/Qwen2.5-7B" and meta["interlat"]["base"] == str(base)
     assert model_card("receiver", name="r", base=tmp_path / "none").data.to_dict().get("base_model") is None
+
+
+def test_hub_base_of_a_linked_download(tmp_path):
+    snapshot = tmp_path / "resources/hub/models/Qwen/Qwen2.5-7B/a09a3545"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    sender = tmp_path / "results/run/models/sender"
+    sender.mkdir(parents=True)
+    (sender / "config.json").symlink_to(snapshot / "config.json")
+    meta = model_card("receiver", name="r", base=sender).data.to_dict()
+    assert meta["base_model"] == "Qwen/Qwen2.5-7B"
