@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from interlat.bench.snakejobs import DagJob
 from tests.helpers import BIN, assert_clean_error, nothing_written, run_cli
 
 # prep -> chain1 (computes ~1 s) -> chain2 (sleeps 1.5 s) -> final, and prep -> part{1..3} (0.2 s each) -> final:
@@ -220,3 +221,56 @@ def test_dag_is_the_one_snakemake_prints(toy_run):
     assert {j.benchmark.relative_to(work).as_posix() for j in jobs.values() if j.benchmark} == {
         "benchmarks/toy/prep.tsv", "benchmarks/toy/chain/step1.tsv", "benchmarks/toy/chain/step2.tsv",
         "benchmarks/toy/final.tsv", *(f"benchmarks/toy/parts/part{i}.tsv" for i in (1, 2, 3))}
+
+
+def _job(jobid: int, rule: str, deps=(), bench: Path | None = None) -> DagJob:
+    return DagJob(jobid=jobid, rule=rule, wildcards=(), benchmark=bench, logs=(), deps=tuple(deps))
+
+
+def test_critical_path_takes_the_heaviest_chain_through_unmeasured_jobs():
+    from interlat.bench.pipeline import JobCost, critical_path
+
+    # a -> b (5 s) -> hub (no benchmark) -> d;  a -> c (1 s) -> d;  e (4 s) alone
+    jobs = [_job(0, "a"), _job(1, "b", [0]), _job(2, "c", [0]), _job(3, "hub", [1]), _job(4, "d", [3, 2]), _job(5, "e")]
+    walls = {0: 2.0, 1: 5.0, 2: 1.0, 4: 0.5, 5: 4.0}
+    costs = [JobCost(job=jobs[i], wall_s=s, cpu_s=None, max_rss_mb=None, end=100.0) for i, s in walls.items()]
+    assert [c.job.rule for c in critical_path(jobs, costs)] == ["a", "b", "d"]
+    walls[5] = 9.0
+    costs = [JobCost(job=jobs[i], wall_s=s, cpu_s=None, max_rss_mb=None, end=100.0) for i, s in walls.items()]
+    assert [c.job.rule for c in critical_path(jobs, costs)] == ["e"]
+
+
+@pytest.mark.parametrize(
+    "body, needles",
+    [
+        ("", ["empty"]),
+        ("HEADER\n", ["0 data rows"]),
+        ("HEADER\nROW\nROW\n", ["2 data rows"]),
+        ("HEADER\n1.0\t0:00:01\n", ["row 2", "2 fields"]),
+        ("HEADER\nROW_S_NA\n", ["row 2", 'field "s"', "'NA'"]),
+        ("HEADER\nROW_CPU_NEG\n", ["row 2", 'field "cpu_time"', "'-3'"]),
+    ],
+    ids=["empty", "no-row", "repeats", "short-row", "s-NA", "cpu-negative"],
+)
+def test_malformed_benchmark_tsv_is_one_line(tmp_path, body, needles):
+    from snakemake.benchmark import BenchmarkRecord
+
+    from interlat.bench.pipeline import read_benchmark
+    from interlat.errors import InterlatError
+
+    header = BenchmarkRecord.get_header()
+    row = ["2.5", "0:00:02", "10", "20", "5", "6", "0", "0", "50", "1.2"]
+    assert len(row) == len(header)
+    subs = {"HEADER": "\t".join(header), "ROW_S_NA": "\t".join(["NA", *row[1:]]),
+            "ROW_CPU_NEG": "\t".join([*row[:-1], "-3"]), "ROW": "\t".join(row)}
+    for key, value in subs.items():
+        body = body.replace(key, value)
+    path = tmp_path / "job.tsv"
+    path.write_text(body)
+    with pytest.raises(InterlatError) as e:
+        read_benchmark(path)
+    assert "\n" not in e.value.format_message() and str(path) in e.value.message
+    for n in needles:
+        assert n in e.value.message
+    path.write_text(subs["HEADER"] + "\n" + "\t".join([*row[:-1], "NA"]) + "\n")
+    assert read_benchmark(path) == (2.5, None, 10.0)  # NA CPU: the job ended before Snakemake's first sample
