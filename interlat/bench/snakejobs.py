@@ -72,7 +72,12 @@ def dag_jobs(workflow_dir: str | Path, snakefile: str | Path | None = None,
         with contextlib.redirect_stdout(chatter), SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
             workflow_api = api.workflow(resource_settings=ResourceSettings(cores=1), config_settings=settings,
                                         snakefile=snakefile, workdir=workdir)
-            workflow_api.dag(DAGSettings())
+            try:
+                workflow_api.dag(DAGSettings())  # loads the Snakefile: its own errors are the user's input
+            except (WorkflowError, ApiError):
+                raise
+            except Exception as e:
+                raise InterlatError(f"{snakefile}: Snakemake could not load the workflow: {type(e).__name__}: {e}") from e
             workflow = workflow_api._workflow  # the API offers the DAG only as printed text (see the module doc)
             workflow._prepare_dag(forceall=False, ignore_incomplete=True, lock_warn_only=True)
             workflow._build_dag()

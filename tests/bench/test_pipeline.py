@@ -201,6 +201,10 @@ def test_missing_folders_exit_2(toy_run, tmp_path):
     result = run_cli("bench", "pipeline", "--workflow-dir", tmp_path, "--benchmarks", work / "benchmarks/toy",
                      "--logs", work / "logs/toy", "--out", tmp_path / "p.md", expect=2)
     assert_clean_error(result, str(tmp_path), "no Snakefile")
+    (tmp_path / "Snakefile").write_text(SNAKEFILE.replace('"results/{run}/chain2.txt",', "chain2_output,"))
+    result = run_cli("bench", "pipeline", "--workflow-dir", tmp_path, "--benchmarks", work / "benchmarks/toy",
+                     "--logs", work / "logs/toy", "--out", tmp_path / "p.md", expect=2)
+    assert_clean_error(result, str(tmp_path / "Snakefile"), "could not load the workflow", "chain2_output")
     assert nothing_written(tmp_path / "p.md")
 
 
