@@ -140,20 +140,32 @@ def latency(random_shape, layers, prompt_tokens, n_tokens, ks, variants, tasks, 
 
 
 @bench.command("train")
-@opt("--shape", type=click.Choice(["default", "small"]), default="default",
-     help="Receiver shape (random init): the embedded default's, or a 4-layer 256-wide one.")
+@opt("--shape", type=click.Choice(["default", "small", "qwen2.5-0.5b"]), default="default",
+     help="Receiver shape (random init): the embedded default's, a 4-layer 256-wide one, or Qwen2.5-0.5B's widths and "
+     "151,936-row vocabulary with --layers layers.")
+@opt("--compare", type=click.Choice(["methods", "chunking"]), default="methods",
+     help="methods (P3): batched vs per-sample vs plain CE; chunking (P3b): the losses in chunks of tokens vs from full logits.")
 @opt("--batch-size", type=click.IntRange(1), default=16, help="Samples per step.")
 @opt("--steps", type=click.IntRange(1), default=10, help="Timed steps per method.")
-@opt("--warmup", type=click.IntRange(0), default=2, help="Untimed steps first.")
+@opt("--warmup", type=click.IntRange(0), default=2, help="Untimed steps first (P3 only).")
+@opt("--layers", type=click.IntRange(1), default=2, help="Decoder layers of the qwen2.5-0.5b shape (P3b).")
+@opt("--tokens", type=click.IntRange(1), default=1024, help="Supervised answer tokens per sample (P3b).")
+@opt("--message-rows", type=click.IntRange(1), default=64, help="Rows of each sample's message and plan (P3b).")
+@opt("--loss-chunk", type=click.IntRange(1), default=128, help="Tokens per chunk of method (a) (P3b).")
 @seed_option("Random seed.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the table as Markdown here.")
-def train(shape, batch_size, steps, warmup, seed, out):
+def train(shape, compare, batch_size, steps, warmup, layers, tokens, message_rows, loss_chunk, seed, out):
     """P3: the three-pass step batched vs per sample vs a plain CE step, side by side.
 
-    Example:
+    With --compare chunking (P3b), one forward + backward of the three-pass step with its
+    vocabulary-sized losses in chunks of tokens vs from full logits: time, peak memory, and
+    the two methods' largest loss and gradient differences.
+
+    Examples:
 
     \b
         interlat --threads 1 bench train --shape default --batch-size 16 --steps 10
+        interlat --threads 2 bench train --compare chunking --shape qwen2.5-0.5b --layers 2 --batch-size 2 --tokens 1024 --steps 1
     """
     import torch
     from rich.console import Console
@@ -161,6 +173,22 @@ def train(shape, batch_size, steps, warmup, seed, out):
 
     from interlat.atomic import write_text
     from interlat.bench.train import bench_train
+
+    if compare == "chunking":
+        from interlat.bench.chunking import COLUMNS, bench_chunking
+        from interlat.bench.table import to_markdown
+
+        rows = bench_chunking(shape, layers, batch_size, tokens, message_rows, loss_chunk, steps, seed)
+        caption = (f"Receiver shape {shape} ({layers} layer(s), random init, fp32, CPU, {torch.get_num_threads()} thread(s)), "
+                   f"batch {batch_size}, {tokens} supervised tokens and a {message_rows}-row message per sample, "
+                   f"one forward + backward of passes N, P, R; median of {steps} step(s)")
+        text = to_markdown(rows, COLUMNS, caption)
+        click.echo(text, err=True)
+        if out:
+            write_text(out, text)
+        return
+    if shape == "qwen2.5-0.5b":
+        raise click.BadParameter("qwen2.5-0.5b is for --compare chunking (P3b)", param_hint="--shape")
 
     rows = bench_train(shape, batch_size, steps, warmup, seed)
     lines = [

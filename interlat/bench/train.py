@@ -33,12 +33,13 @@ SHAPES = {
 }
 
 
-def make_receiver(shape: str, seed: int) -> Receiver:
-    s = SHAPES[shape]
+def make_receiver(shape: str | dict, seed: int, max_positions: int = 2048) -> Receiver:
+    """A random-init Qwen2 receiver of a named shape (`SHAPES`) or of the given sizes."""
+    s = SHAPES[shape] if isinstance(shape, str) else shape
     lm = build_model("qwen2", vocab_size=s["vocab"], pad_token_id=0, eos_token_id=4,
                      hidden_size=s["hidden_size"], num_layers=s["num_layers"], num_heads=s["num_heads"],
                      num_kv_heads=s["num_kv_heads"], intermediate_size=s["intermediate_size"],
-                     max_positions=2048, seed=seed)
+                     max_positions=max_positions, seed=seed)
     adapter = LatentAdapter(s["hidden_size"], s["hidden_size"])
     return Receiver(lm, adapter, {BOP: 1, EOP: 2, MARKER: 3}, prepended_length=800)
 
