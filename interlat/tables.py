@@ -90,6 +90,7 @@ def compression_order(variants: list[str]) -> list[str]:
 
 def compression_table(records: pl.DataFrame, latency: pl.DataFrame | None) -> pl.DataFrame:
     """Table 3: accuracy (overall) and latency per message: full, compressed_<K>, baselines.
+    ALFWorld records (the paper's Table 3): success overall and on the seen and unseen splits.
 
     `latency` rows come from `interlat bench latency` files, the first row of each variant
     kept (pass the full-message file first); each speedup is relative to the full message
@@ -104,7 +105,12 @@ def compression_table(records: pl.DataFrame, latency: pl.DataFrame | None) -> pl
     for variant in order:
         sub = records.filter(pl.col("variant") == variant)
         row = {"variant": variant, **runs(sub), "message_rows": float(sub["message_rows"].mean())}
-        row.update({f"overall_{k}": v for k, v in cell(sub).items() if k not in ("replicates", "seeds")})
+        scopes = {"overall": sub}
+        if benchmark_of(records) == "alfworld":
+            scopes |= {name: sub.filter(pl.col("split") == split) for name, split in ALFWORLD_SPLITS.items()}
+        for name, part in scopes.items():
+            column = "won" if benchmark_of(records) == "alfworld" else "correct"
+            row.update({f"{name}_{k}": v for k, v in cell(part, column).items() if k not in ("replicates", "seeds")})
         row.update({k: float(lat[variant][k]) if variant in lat else float("nan") for k in LATENCY_COLUMNS})
         rows.append(row)
     table = pl.DataFrame(rows)
@@ -113,20 +119,23 @@ def compression_table(records: pl.DataFrame, latency: pl.DataFrame | None) -> pl
     return table.with_columns((pl.col("overall_mean") / (full[0] if len(full) else float("nan")) * 100).alias("retained"))
 
 
-def compression_markdown(table: pl.DataFrame) -> str:
+def compression_markdown(table: pl.DataFrame, benchmark: str = "math") -> str:
+    splits = list(ALFWORLD_SPLITS) if benchmark == "alfworld" else []
+    what, until = ("Success", "first action") if splits else ("Accuracy", "first answer token")
     lines = [
-        "## Table 3: compression (accuracy and latency per message)",
+        f"## Table 3: compression, {'ALFWorld' if splits else 'MATH'} ({what.lower()} and latency per message)",
         "",
-        f"Accuracy in %, mean {spread_note(int(table['replicates'].max()), int(table['seeds'].max()))} "
-        "Retained: accuracy as a % of the full message's (interlat). Latency: seconds per task at "
-        "batch size 1 (median over repeats, mean over tasks) to produce the message, and for the receiver's first "
-        "answer token; speedup of the total against the full message timed in the same run.",
+        f"{what} in %, mean {spread_note(int(table['replicates'].max()), int(table['seeds'].max()))} "
+        f"Retained: {what.lower()} as a % of the full message's (interlat). Latency: seconds per task at "
+        f"batch size 1 (median over repeats, mean over tasks) to produce the message, and for the receiver's {until}; "
+        "speedup of the total against the full message timed in the same run.",
         "",
-        "| variant | message rows | accuracy | retained | message s | receiver s | total s | speedup |",
-        "|---|--:|---|--:|--:|--:|--:|--:|",
+        f"| variant | message rows | {what.lower()} | " + "".join(f"{s} | " for s in splits)
+        + "retained | message s | receiver s | total s | speedup |",
+        "|---|--:|---|" + "---|" * len(splits) + "--:|--:|--:|--:|--:|",
     ]
     for r in table.iter_rows(named=True):
-        acc = fmt(r["overall_mean"], r["overall_std"], r["overall_lo"], r["overall_hi"])
+        acc = " | ".join(fmt(r[f"{s}_mean"], r[f"{s}_std"], r[f"{s}_lo"], r[f"{s}_hi"]) for s in ["overall", *splits])
         lat = [("–" if np.isnan(r[k]) else f"{r[k]:.4g}") for k in ("message_s", "receiver_s", "total_s")]
         speed = "–" if np.isnan(r["speedup_total"]) else f"{r['speedup_total']:.1f}x"
         kept = "–" if np.isnan(r["retained"]) else f"{r['retained']:.0f}%"
@@ -147,6 +156,17 @@ def mean_steps(df: pl.DataFrame) -> float:
     return float(df.group_by(runs).agg(pl.col("steps").mean()).sort(runs)["steps"].mean())
 
 
+def forced_rate(df: pl.DataFrame) -> float:
+    """Expert-forced next-action exact matches in % (interlat.evaluate.forced): per run, matches
+    over the expert steps of its episodes; mean over runs (nan without steps or the columns)."""
+    if df.height == 0 or "forced_steps" not in df.columns:
+        return float("nan")
+    runs = [c for c in ("train_seed", "seed") if c in df.columns]
+    per_run = df.group_by(runs).agg(pl.col("forced_correct").sum() / pl.col("forced_steps").sum())
+    rates = per_run["forced_correct"].drop_nans().drop_nulls()
+    return float(rates.mean() * 100) if rates.len() else float("nan")
+
+
 def alfworld_table(records: pl.DataFrame, order: list[str]) -> pl.DataFrame:
     """Table 1: one row per variant; success and steps (successful / all) per split."""
     rows = []
@@ -162,6 +182,7 @@ def alfworld_table(records: pl.DataFrame, order: list[str]) -> pl.DataFrame:
                     row[f"{name}_{stat}"] = value
             row[f"{name}_steps_success"] = mean_steps(part.filter(pl.col("won")))
             row[f"{name}_steps_all"] = mean_steps(part)
+            row[f"{name}_forced"] = forced_rate(part)
         rows.append(row)
     return pl.DataFrame(rows)
 
@@ -174,7 +195,8 @@ def task_type_table(records: pl.DataFrame) -> pl.DataFrame:
         for name, split in splits.items():
             part = sub if split is None else sub.filter(pl.col("split") == split)
             rows.append({"variant": variant, "split": name, "task_type": task_type, **cell(part, "won"),
-                         "steps_success": mean_steps(part.filter(pl.col("won"))), "steps_all": mean_steps(part)})
+                         "steps_success": mean_steps(part.filter(pl.col("won"))), "steps_all": mean_steps(part),
+                         "forced": forced_rate(part)})
     return pl.DataFrame(rows)
 
 
@@ -205,7 +227,26 @@ def alfworld_markdown(table: pl.DataFrame, types: pl.DataFrame) -> str:
         mine = {r["task_type"]: r for r in everything.filter(pl.col("variant") == variant).iter_rows(named=True)}
         cells = [f"{mine[t]['mean']:.1f} (n={mine[t]['n']})" if t in mine else "–" for t in names]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + forced_lines(table, everything, names)) + "\n"
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or np.isnan(x) else f"{x:.1f}"
+
+
+def forced_lines(table: pl.DataFrame, everything: pl.DataFrame, names: list[str]) -> list[str]:
+    """Beside Table 1: expert-forced next-action accuracy per variant, split and task type."""
+    if "seen_forced" not in table.columns or table["seen_forced"].is_nan().all():
+        return []
+    lines = ["", "### Expert-forced next-action accuracy (%)", "",
+             "The receiver sees the expert's history and predicts the next action (greedy); exact matches over "
+             "the expert's steps. High for a receiver that wins; the first place to look when one does not.", "",
+             "| variant | seen | unseen | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
+    for r in table.iter_rows(named=True):
+        mine = {t["task_type"]: t["forced"] for t in everything.filter(pl.col("variant") == r["variant"]).iter_rows(named=True)}
+        cells = [_pct(r["seen_forced"]), _pct(r["unseen_forced"])] + [_pct(mine.get(t)) for t in names]
+        lines.append(f"| {r['variant']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 # --------------------------------------------------------------------------- the claims
@@ -327,11 +368,18 @@ def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -
             (tmp / "comparisons.md").write_text(shown[-1])
         if logs:
             plots.training_plot(logs, tmp / "training.png")
-        if compress_evaluations:
-            lat = pl.concat([pl.read_csv(p) for p in latency], how="diagonal_relaxed") if latency else None
-            t3 = compression_table(pl.concat(compressed), lat)
-            t3.write_csv(tmp / "table3_compression.csv", float_precision=4)
-            shown.append(compression_markdown(t3))
-            (tmp / "table3_compression.md").write_text(shown[-1])
-            plots.compression_plot(t3, tmp / "compression.png")
+        by_bench = {}
+        for df in compressed:
+            by_bench.setdefault(benchmark_of(df), []).append(df)
+        for bench, dfs in by_bench.items():  # latency files sit in latency/<benchmark>/ (all: one benchmark)
+            mine = [p for p in latency if len(by_bench) == 1 or Path(p).parent.name == bench]
+            lat = pl.concat([pl.read_csv(p) for p in mine], how="diagonal_relaxed") if mine else None
+            t3 = compression_table(pl.concat(dfs), lat)
+            shown.append(compression_markdown(t3, bench))
+            stem = {"math": (tmp / "table3_compression.csv", tmp / "table3_compression.md", tmp / "compression.png"),
+                    "alfworld": (tmp / "table3_compression_alfworld.csv", tmp / "table3_compression_alfworld.md",
+                                 tmp / "compression_alfworld.png")}[bench]  # fmt: skip
+            t3.write_csv(stem[0], float_precision=4)
+            stem[1].write_text(shown[-1])
+            plots.compression_plot(t3, stem[2], "success" if bench == "alfworld" else "accuracy")
     return "\n".join(shown)

@@ -212,38 +212,54 @@ def train(shape, compare, batch_size, steps, warmup, layers, tokens, message_row
 
 
 @bench.command("episodes")
-@opt("--receiver", type=click.Path(exists=True, file_okay=False), required=True, help="Receiver checkpoint (`interlat train`).")
-@opt("--conversations", type=click.Path(exists=True, dir_okay=False), required=True, help="ALFWorld test conversations (`interlat convert`).")
-@opt("--games", type=click.Path(exists=True, file_okay=False), required=True, help="The games folder (`interlat data --benchmark alfworld`).")
+@opt("--games", type=click.Path(exists=True, file_okay=False), required=True,
+     help="An ALFWorld data folder (`interlat data --benchmark alfworld`): its test.jsonl and games.")
+@click.option("--receiver", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Receiver checkpoint (`interlat train`); instead of --random-shape.")
+@opt("--random-shape", type=click.Choice(["default", "qwen2.5-0.5b"]), default="default",
+     help="Without --receiver: random weights of this shape (the embedded default's, or Qwen2.5-0.5B's: hidden 896, "
+     "14/2 heads, MLP 4864, vocab 151936) over a word-level tokenizer of the games' text padded to the vocabulary.")
+@opt("--layers", type=click.IntRange(0), default=0, help="Decoder layers of the random shape (0: the shape's).")
+@opt("--episodes", type=click.IntRange(0), default=0, help="Play the first N test games by task id (0: all).")
 @opt("--variant", type=click.Choice(["text", "no_comm", "no_cot", "cot_full"]), default="text", help="A message variant that needs no latents.")
 @opt("--max-steps", type=click.IntRange(1), default=20, help="Steps before an episode counts as failed.")
-@opt("--temperature", type=click.FloatRange(0, min_open=True), default=0.7, help="Sampling temperature.")
+@opt("--temperature", type=click.FloatRange(0), default=0.0, help="Sampling temperature (0: greedy, so every method takes the same actions).")
 @opt("--max-new-tokens", type=click.IntRange(1), default=100, help="New tokens per step.")
-@seed_option("Random seed.")
+@seed_option("Random seed (weights and sampling).")
 @table_out_option()
-def episodes(receiver, conversations, games, variant, max_steps, temperature, max_new_tokens, seed, out):
-    """ALFWorld episodes: batched stepping vs one environment at a time, side by side.
+def episodes(games, receiver, random_shape, layers, episodes, variant, max_steps, temperature, max_new_tokens, seed, out):
+    """P8: ALFWorld episodes batched with cached prefixes vs one at a time re-encoding, side by side.
 
-    Example:
+    Example (Qwen2.5-0.5B's widths and vocabulary, 2 layers, random weights):
 
     \b
-        interlat --threads 1 bench episodes --receiver results/default/train/alfworld/interlat \\
-            --conversations results/default/convert/alfworld/test.jsonl \\
-            --games results/default/data/alfworld --out docs/bench/episodes.md
+        interlat --threads 1 bench episodes --games results/default/data/alfworld \\
+            --random-shape qwen2.5-0.5b --layers 2 --episodes 6 --max-steps 6 --out p8_qwen.md
     """
     from pathlib import Path
 
     import torch
 
-    from interlat.bench.episodes import COLUMNS, bench_episodes
+    import interlat
+    from interlat.bench.episodes import COLUMNS, bench_episodes, episode_rows, random_receiver
     from interlat.bench.table import to_markdown, write_table
+    from interlat.model.decode import Sampling
 
-    rows = bench_episodes(Path(receiver), Path(conversations), Path(games), variant=variant, max_steps=max_steps,
-                          temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
-    caption = (f"ALFWorld episodes, variant {variant}, T={temperature}, {max_new_tokens} new tokens per step, "
+    rows = episode_rows(Path(games), episodes)
+    if receiver:
+        model, tok = interlat.load_receiver(receiver)
+        what = f"receiver {receiver}"
+    else:
+        model, tok = random_receiver(random_shape, layers, rows, seed)
+        cfg = model.lm.config
+        what = (f"random {random_shape} shape ({cfg.num_hidden_layers} layers, hidden {cfg.hidden_size}, "
+                f"{cfg.num_attention_heads}/{cfg.num_key_value_heads} heads, MLP {cfg.intermediate_size}, vocab {cfg.vocab_size})")
+    rows_out = bench_episodes(model, tok, rows, Path(games), variant=variant, max_steps=max_steps,
+                              cfg=Sampling(temperature, 1.0, 0, max_new_tokens), seed=seed)
+    caption = (f"ALFWorld episodes, {what}, variant {variant}, T={temperature}, {max_new_tokens} new tokens per step, "
                f"cap {max_steps} steps, {torch.get_num_threads()} torch thread(s), real engine (game loading included)")
-    write_table(out, rows, COLUMNS, caption)
-    click.echo(to_markdown(rows, COLUMNS, caption), err=True)
+    write_table(out, rows_out, COLUMNS, caption)
+    click.echo(to_markdown(rows_out, COLUMNS, caption), err=True)
 
 
 @bench.command("pipeline")

@@ -1,10 +1,15 @@
-"""ALFWorld episodes: every unfinished environment stepped together (one batched receiver
-generation per step) vs one environment at a time (the reference's loop), side by side.
+"""P8: ALFWorld episodes, batched with each episode's KV cache kept across steps, vs one at a
+time re-encoding the whole episode every step (the reference's loop), side by side.
 
-Both runs play the same games with the same receiver, variant and decoding on the real
-engine; each counts episodes per second over the whole set (game loading included). The
-receivers sample, so the two runs need not take the same actions: the table also reports the
-steps played, and the rate per step is the like-for-like figure.
+All methods play the same test games of an `interlat data --benchmark alfworld` folder on the
+real engine, with the same receiver and variant, at T=0 by default, so they take the same
+actions (the table says whether they did) and the steps per second compare like for like.
+Besides the total (engine and game loading included, the same work for every method), the
+table gives the seconds spent in the receiver and the speedup on those alone.
+The middle row (batched, still re-encoding) separates what batching buys from what the cache
+buys. The receiver is a pipeline checkpoint or a random-weight one of a named shape (depth
+reducible) over a word-level tokenizer of the games' text, padded with filler words to the
+shape's vocabulary so the LM head has the real width.
 """
 
 import time
@@ -12,34 +17,105 @@ from pathlib import Path
 
 import torch
 
-from interlat.conversations import read_conversations
-from interlat.evaluate.alfworld import game_of, receiver_policy
+from interlat.bench.latency import SHAPES
+from interlat.data.alfworld.games import Game
+from interlat.errors import InterlatError
+from interlat.evaluate.alfworld import cached_policy, game_of, receiver_policy
 from interlat.evaluate.episodes import run_episodes
 from interlat.model.decode import Sampling
 
-COLUMNS = ["method", "episodes", "steps", "seconds", "episodes/s", "steps/s", "speedup (steps/s)"]
+COLUMNS = ["method", "episodes", "steps", "same actions", "seconds", "receiver s", "steps/s", "speedup (total)",
+           "speedup (receiver)"]
+#: (name, policy, environments per batch: None = all)
+METHODS = (
+    ("batched, KV cache kept (interlat)", cached_policy, None),
+    ("batched, re-encoding every step", receiver_policy, None),
+    ("one at a time, re-encoding every step (reference)", receiver_policy, 1),
+)
 
 
-def bench_episodes(receiver_dir: Path, conversations: Path, games_dir: Path, *, variant: str, max_steps: int,
-                   temperature: float, max_new_tokens: int, seed: int) -> list[dict]:
-    """Rows for `batched` and `one at a time` (see the module docstring)."""
-    import interlat
+def episode_rows(data_dir: Path, limit: int) -> list[dict]:
+    """Conversation rows of the folder's first `limit` test records (by task id), built by
+    the conversion stage's own code (the plan is the record's reference plan)."""
+    import polars as pl
 
-    receiver, tok = interlat.load_receiver(receiver_dir)
-    rows = sorted(read_conversations(conversations), key=lambda r: r["id"])
+    from interlat.convert import conversations, truth_frame
+    from interlat.jsonl import iter_jsonl
+
+    where = Path(data_dir) / "test.jsonl"
+    if not where.is_file():
+        raise InterlatError(f"{where}: no such file (expected an `interlat data --benchmark alfworld` folder)")
+    records = sorted((r for _, r in iter_jsonl(where)), key=lambda r: str(r.get("task_id")))[: limit or None]
+    index = pl.DataFrame([{"task_id": r["task_id"], "plan": r["plan"], "split": r["split"]} for r in records])
+    return conversations(index, truth_frame(records, "alfworld", str(where)), "alfworld")
+
+
+def _filler(i: int) -> str:
+    """A made-up letters-only word (one word-level token): 'zq' + i in base 26."""
+    word = ""
+    while True:
+        i, r = divmod(i, 26)
+        word = chr(97 + r) + word
+        if i == 0:
+            return "zq" + word
+
+
+def random_receiver(shape: str, layers: int, rows: list[dict], seed: int):
+    """(receiver, tokenizer): random weights of `shape`, a tokenizer of the rows' text padded to its vocabulary."""
+    from interlat.model.adapter import LatentAdapter
+    from interlat.model.build import build_model
+    from interlat.model.receiver import Receiver, add_special_tokens
+    from interlat.text.prompts import ALFWORLD_PHRASES
+    from interlat.text.tokenizer import build_tokenizer
+
+    spec = {**SHAPES[shape], **({"num_layers": layers} if layers else {})}
+    corpus = [*ALFWORLD_PHRASES, *(t["value"] for r in rows for t in r["conversations"]), *(r["plan"] for r in rows)]
+    tok = build_tokenizer(corpus)
+    spare = spec["vocab_size"] - len(tok)
+    if spare > 0:
+        tok = build_tokenizer(corpus + [" ".join(_filler(i) for i in range(spare))])
+    vocab = max(spec.pop("vocab_size"), len(tok))
+    lm = build_model("qwen2", vocab_size=vocab, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                     max_positions=8192, seed=seed, **spec)
+    ids = add_special_tokens(tok, lm)
+    d = spec["hidden_size"]
+    return Receiver(lm, LatentAdapter(d, d), ids, prepended_length=256).eval(), tok
+
+
+def _timed(policy, clock: list[float]):
+    """`policy`, adding the seconds spent in it to clock[0] (the receiver's share of a run)."""
+
+    def run(episodes):
+        t0 = time.perf_counter()
+        out = policy(episodes)
+        clock[0] += time.perf_counter() - t0
+        return out
+
+    return run
+
+
+def bench_episodes(receiver, tok, rows: list[dict], games_dir: Path, *, variant: str, max_steps: int,
+                   cfg: Sampling, seed: int) -> list[dict]:
+    """One row per method of `METHODS` (see the module docstring), after one untimed warm-up
+    step of every game (engine caches, first forwards)."""
     by_id = {r["id"]: r for r in rows}
-    games = [game_of(r, games_dir, str(conversations)) for r in rows]
-    cfg = Sampling(temperature, 1.0, 0, max_new_tokens)
-    out = []
-    for method, batch_size in (("batched (interlat)", None), ("one at a time (reference)", 1)):
-        policy = receiver_policy(receiver, tok, by_id, None, variant, cfg, torch.Generator().manual_seed(seed))
+    games: list[Game] = [game_of(r, games_dir, "test.jsonl") for r in rows]
+    warm = Sampling(cfg.temperature, cfg.top_p, cfg.top_k, 2)
+    run_episodes(games, receiver_policy(receiver, tok, by_id, None, variant, warm, torch.Generator()), max_steps=1)
+    out, actions, busy = [], [], []
+    for method, make, batch_size in METHODS:
+        clock = [0.0]
+        policy = _timed(make(receiver, tok, by_id, None, variant, cfg, torch.Generator().manual_seed(seed)), clock)
         t0 = time.perf_counter()
         records = run_episodes(games, policy, max_steps=max_steps, seed=seed, batch_size=batch_size)
         seconds = time.perf_counter() - t0
         steps = sum(r.steps for r in records)
+        actions.append([r.actions for r in records])
+        busy.append(clock[0] / steps)
         out.append({"method": method, "episodes": len(records), "steps": steps, "seconds": round(seconds, 2),
-                    "episodes/s": round(len(records) / seconds, 3), "steps/s": round(steps / seconds, 2)})
-    base = out[1]["steps/s"]
-    for r in out:
-        r["speedup (steps/s)"] = f"{r['steps/s'] / base:.2f}x"
+                    "receiver s": round(clock[0], 2), "steps/s": round(steps / seconds, 3)})
+    for r, acts, per_step in zip(out, actions, busy, strict=True):
+        r["speedup (total)"] = f"{r['steps/s'] / out[-1]['steps/s']:.2f}x"
+        r["speedup (receiver)"] = f"{busy[-1] / per_step:.2f}x"
+        r["same actions"] = "yes" if acts == actions[-1] else "no"
     return out

@@ -14,7 +14,9 @@ the conversation gained since the last one; at T=0 it takes the actions of the r
 `receiver_policy`.
 
 The action is the first "Action: ..." line of the output (an unparsable output still costs
-a step); an episode ends at the engine's `won` flag (success) or after `max_steps` steps.
+a step); an episode ends at the engine's `won` flag (success) or after `max_steps` steps. Every
+record also carries the expert-forced next-action predictions of its task
+(`interlat.evaluate.forced`: greedy, under the expert's history) and how many were right.
 Reference decoding is sampling at T=0.7 with 100 new tokens (config values).
 
 Finished (seed, chunk) record sets are kept in a work folder outside Snakemake's outputs so a
@@ -37,6 +39,7 @@ from interlat.conversations import ROLES, chat_messages
 from interlat.data.alfworld.games import Game, read_game_file
 from interlat.errors import InterlatError
 from interlat.evaluate.episodes import Episode, Policy, run_episodes
+from interlat.evaluate.forced import forced_counts, forced_predictions
 from interlat.evaluate.messages import (
     PLAIN_VARIANTS,
     generate_with_message,
@@ -64,6 +67,10 @@ RECORD_SCHEMA = {
     "actions": pl.List(pl.String),
     "message_rows": pl.Int64,
     "seconds": pl.Float64,
+    # expert-forced next action (interlat.evaluate.forced): predicted actions, exact matches, expert steps
+    "forced_actions": pl.List(pl.String),
+    "forced_correct": pl.Int64,
+    "forced_steps": pl.Int64,
 }
 
 
@@ -164,6 +171,7 @@ def run_settings(rows: list[dict], *, variant: str, cfg: Sampling, max_steps: in
         "sampling": asdict(cfg),
         "max_steps": max_steps,
         "batch_size": batch_size,
+        "forced": "greedy next action under the expert's history",
     }
 
 
@@ -185,10 +193,12 @@ def evaluate_alfworld(
     receiver_dir: Path | None = None,
     inputs: dict | None = None,
     constants: dict | None = None,
+    student=None,
 ) -> pl.DataFrame:
     """Play every row's game under `variant` for every seed; see the module docstring.
 
-    `inputs` (name -> file or folder: receiver, conversations, latents) and `receiver_dir` (the
+    `compressed_<K>` variants need `student` (`interlat.load_student`). `inputs` (name -> file or
+    folder: receiver, conversations, latents, student) and `receiver_dir` (the
     checkpoint folder, same as inputs["receiver"]) stamp the work folder with the settings;
     the games folder is always one of the inputs.
     """
@@ -204,13 +214,22 @@ def evaluate_alfworld(
 
     def run_chunk(seed: int, start: int) -> pl.DataFrame:
         chunk = games[start : start + batch_size]
-        raw = raw_messages(variant, [g.task_id for g in chunk], ids, messages, seed, cap=receiver.prepended_length)
+        if variant.startswith("compressed_"):  # Table 3: the student's K latents for the episode's first turn
+            from interlat.compress.data import emit
+
+            first_turns = [episode_prompt(tokenizer, by_id[g.task_id], [], False) for g in chunk]
+            raw = emit(student, tokenizer, first_turns, student.K, variant)
+        else:
+            raw = raw_messages(variant, [g.task_id for g in chunk], ids, messages, seed, cap=receiver.prepended_length)
         raw_by_id = None if raw is None else {g.task_id: h for g, h in zip(chunk, raw, strict=True)}
         gen = torch.Generator().manual_seed(task_seed(seed, chunk[0].task_id))
         policy = cached_policy(receiver, tokenizer, by_id, raw_by_id, variant, cfg, gen)
         t0 = time.perf_counter()
         done = run_episodes(chunk, policy, max_steps=max_steps, seed=seed)
         dt = (time.perf_counter() - t0) / len(chunk)
+        mine = [by_id[g.task_id] for g in chunk]
+        predicted = forced_predictions(cached_policy, receiver, tokenizer, mine, raw_by_id, variant, cfg.max_new_tokens)
+        forced = forced_counts(mine, predicted)
         recs = [
             {
                 "task_id": rec.task_id,
@@ -224,10 +243,15 @@ def evaluate_alfworld(
                 "actions": list(rec.actions),
                 "message_rows": int(raw_by_id[rec.task_id].shape[0]) if raw_by_id else -1,
                 "seconds": dt,
+                "forced_actions": predicted[rec.task_id],
+                "forced_correct": forced[rec.task_id][0],
+                "forced_steps": forced[rec.task_id][1],
             }
             for rec in done
         ]
-        log.info("seed %d, games %d-%d: %d/%d won", seed, start, start + len(chunk) - 1, sum(r["won"] for r in recs), len(recs))
+        right, total = (sum(r[k] for r in recs) for k in ("forced_correct", "forced_steps"))
+        log.info("seed %d, games %d-%d: %d/%d won, expert-forced next action %d/%d right", seed, start,
+                 start + len(chunk) - 1, sum(r["won"] for r in recs), len(recs), right, total)
         return pl.DataFrame(recs, schema=RECORD_SCHEMA)
 
     return run_chunks(work_dir, chunks, run_chunk, out_path, desc=f"alfworld {variant}", constants=constants)

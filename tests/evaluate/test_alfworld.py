@@ -10,6 +10,7 @@ import json
 import logging
 import os
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -128,9 +129,13 @@ def test_every_kind_of_variant_plays_episodes_batched_to_the_step_cap(world, mon
         assert (df["steps"] <= MAX_STEPS).all() and (df["steps"] >= 1).all()
         assert (df.filter(~pl.col("won"))["steps"] == MAX_STEPS).all()
         assert (df["actions"].list.len() == df["steps"]).all()
-        # one chunk per seed, one call per step, every unfinished episode in it
-        assert len(calls) == df.group_by("seed").agg(pl.col("steps").max())["steps"].sum()
+        # one chunk per seed, one call per step, every unfinished episode in it; then one per
+        # expert step of the expert-forced pass
+        per_seed = df.group_by("seed").agg(pl.col("steps").max(), pl.col("forced_steps").max())
+        assert len(calls) == per_seed["steps"].sum() + per_seed["forced_steps"].sum()
         assert max(calls) == 2
+        assert (df["forced_steps"] > 0).all() and (df["forced_actions"].list.len() == df["forced_steps"]).all()
+        assert ((df["forced_correct"] >= 0) & (df["forced_correct"] <= df["forced_steps"])).all()
         assert (df["message_rows"] > 0).all() == (variant not in ("text", "no_comm", "no_cot"))
 
 
@@ -159,14 +164,19 @@ def test_evaluate_needs_the_games(world):
     assert "--games" in r.output
 
 
-def test_bench_episodes_times_both_ways_over_the_same_games(world, tmp_path):
-    out = tmp_path / "episodes.csv"
-    run_cli("bench", "episodes", "--receiver", world["ckpt"], "--conversations", world["convert"] / "test.jsonl",
-            "--games", world["data"], "--max-steps", 2, "--max-new-tokens", 4, "--out", out)
-    df = pl.read_csv(out)
-    assert df["method"].to_list() == ["batched (interlat)", "one at a time (reference)"]
-    n = len(read_jsonl(world["convert"] / "test.jsonl"))
-    assert df["episodes"].to_list() == [n, n] and (df["steps"] >= n).all() and (df["seconds"] > 0).all()
+def test_bench_episodes_times_cached_batches_and_the_reference_over_the_same_games(world, tmp_path):
+    """P8: a pipeline receiver and a random-shape one; at T=0 every method takes the same actions."""
+    from interlat.bench.episodes import METHODS
+
+    n = len(read_jsonl(world["data"] / "test.jsonl"))
+    for source in (["--receiver", world["ckpt"]], ["--random-shape", "default", "--layers", 1]):
+        out = tmp_path / "episodes.csv"
+        run_cli("bench", "episodes", *source, "--games", world["data"], "--max-steps", 2, "--max-new-tokens", 4,
+                "--out", out)
+        df = pl.read_csv(out)
+        assert df["method"].to_list() == [m[0] for m in METHODS]
+        assert df["episodes"].to_list() == [n] * 3 and (df["steps"] == 2 * n).all() and (df["seconds"] > 0).all()
+        assert df["same actions"].to_list() == ["yes"] * 3 and df["speedup (total)"][-1] == "1.00x"
 
 
 def test_table1_has_one_row_per_variant(world):
@@ -212,6 +222,33 @@ def test_table1_statistics():
     assert t1["seen_steps_all"] == pytest.approx((5.0 + 11.0) / 2)
     assert t1["unseen_steps_success"] == pytest.approx(8.0) and t1["unseen_steps_all"] == pytest.approx(17.0)
     assert "3.50 / 8.00" in tb.alfworld_markdown(tb.alfworld_table(records, ["interlat"]), tb.task_type_table(records))
+    assert np.isnan(t1["seen_forced"])  # records without the expert-forced columns: no such section
+    assert "Expert-forced" not in tb.alfworld_markdown(tb.alfworld_table(records, ["interlat"]), tb.task_type_table(records))
+
+
+def test_expert_forced_accuracy_beside_table1():
+    """Per run (replicate x seed): exact matches over the expert steps of its episodes; mean over runs."""
+    from interlat import tables as tb
+
+    rows = []
+    # (task, type, split, train_seed, correct, steps)
+    for tid, ttype, split, rep, right, steps in [
+        ("a", "pick_and_place_simple", "valid_seen", 0, 3, 4), ("b", "look_at_obj_in_light", "valid_seen", 0, 0, 6),
+        ("c", "pick_and_place_simple", "valid_unseen", 0, 5, 5), ("a", "pick_and_place_simple", "valid_seen", 1, 4, 4),
+        ("b", "look_at_obj_in_light", "valid_seen", 1, 2, 6), ("c", "pick_and_place_simple", "valid_unseen", 1, 1, 5),
+    ]:
+        rows.append({"task_id": tid, "task_type": ttype, "split": split, "variant": "text", "seed": 0, "train_seed": rep,
+                     "steps": 20, "won": False, "forced_correct": right, "forced_steps": steps})
+    records = pl.DataFrame(rows)
+    t1 = tb.alfworld_table(records, ["text"]).row(0, named=True)
+    assert t1["seen_forced"] == pytest.approx((3 / 10 + 6 / 10) / 2 * 100)
+    assert t1["unseen_forced"] == pytest.approx((5 / 5 + 1 / 5) / 2 * 100)
+    types = tb.task_type_table(records)
+    both = types.filter((pl.col("split") == "all") & (pl.col("task_type") == "pick_and_place_simple")).row(0, named=True)
+    assert both["forced"] == pytest.approx((8 / 9 + 5 / 9) / 2 * 100)
+    md = tb.alfworld_markdown(tb.alfworld_table(records, ["text"]), types)
+    assert "### Expert-forced next-action accuracy (%)" in md
+    assert "| text | 45.0 | 60.0 | 16.7 | 72.2 |" in md  # seen, unseen, look_at_obj_in_light, pick_and_place_simple
 
 
 @pytest.mark.parametrize(

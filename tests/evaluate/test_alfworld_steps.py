@@ -157,3 +157,51 @@ def test_episode_prompts_are_the_training_conversations_tokens(episode_world, ra
                                                 None if raw is None else [raw[r.task_id]], variant)
             n = int(n[0])
             torch.testing.assert_close(eval_embeds[0, :n], train_embeds[0, :n])
+
+
+def test_expert_forced_accuracy_sees_the_experts_history_and_counts_exact_actions(episode_world, random_receiver,
+                                                                                  monkeypatch):
+    """At step k the receiver holds the training conversation up to the expert's k-th turn; a receiver
+    answering the expert's turn at even steps and a wrong action at odd ones scores the even steps."""
+    from types import SimpleNamespace
+
+    import interlat.evaluate.alfworld as ev
+    from interlat.evaluate.forced import expert_actions, forced_counts, forced_predictions
+    from interlat.model.stepcache import StepCache
+    from interlat.train.samples import build_samples
+
+    games, rows, _ = episode_world
+    receiver, tok = random_receiver
+    g = torch.Generator().manual_seed(7)
+    raw = {t: torch.randn(4, 16, generator=g) for t in rows}
+    messages = {t: SimpleNamespace(H=h, plan=rows[t]["plan"], plan_token_ids=[]) for t, h in raw.items()}
+    samples = {s.task_id: s for s in build_samples(list(rows.values()), messages, tok, "interlat", "rows", 16)}
+    expert = {t: [turn["value"] for turn in r["conversations"][1::2]] for t, r in rows.items()}
+    order = sorted(rows)
+
+    def answer(cache, h, **kw):
+        out = []
+        for b in range(h.shape[0]):
+            held = cache.ids[b]
+            tid = next(t for t in order if samples[t].ids[: len(held)] == held)  # a training prefix, always
+            k = tok.decode(held).count("Action: ")
+            out.append(expert[tid][k] if k % 2 == 0 else "Thought: no.\nAction: look")
+        return [tok(o, add_special_tokens=False)["input_ids"] for o in out]
+
+    monkeypatch.setattr(StepCache, "generate", answer)
+    predicted = forced_predictions(ev.cached_policy, receiver, tok, list(rows.values()), raw, "interlat", 12)
+    counts = forced_counts(list(rows.values()), predicted)
+    for t, r in rows.items():
+        want = expert_actions(r)
+        assert len(predicted[t]) == len(want) == len(expert[t]) and predicted[t][::2] == want[::2]
+        assert counts[t] == ((len(want) + 1) // 2, len(want))
+
+
+def test_expert_forced_predictions_equal_with_and_without_the_cache(episode_world, random_receiver):
+    import interlat.evaluate.alfworld as ev
+    from interlat.evaluate.forced import forced_predictions
+
+    _, rows, _ = episode_world
+    receiver, tok = random_receiver
+    args = (receiver, tok, list(rows.values()), None, "text", 12)
+    assert forced_predictions(ev.cached_policy, *args) == forced_predictions(ev.receiver_policy, *args)
