@@ -286,7 +286,7 @@ def compress(teacher, student, conversations, latents, k, epochs, max_steps, bat
 @opt("--conversations", type=FILE, required=True, help="test.jsonl from `interlat convert`: the timed tasks.")
 @opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, required=True, help="Shard folders of the test messages: each task's sender prompt and N.")
 @latency_timing_options(pipeline=True)
-def latency(sender, receiver, students, conversations, latents, variants, tasks, repeats, warmup, seed, out):
+def latency(sender, receiver, students, conversations, latents, variants, tasks, action_tokens, repeats, warmup, seed, out):
     """Message latency: the sender's full message vs K latent steps, plus the receiver's first token.
 
     \b
@@ -299,7 +299,7 @@ def latency(sender, receiver, students, conversations, latents, variants, tasks,
 
     click.echo(run_latency(sender=sender, receiver=receiver, students=students, conversations=conversations,
                            latents=latents, variants=comma_list(variants), tasks=tasks, repeats=repeats,
-                           warmup=warmup, seed=seed, out=out), err=True)
+                           warmup=warmup, seed=seed, out=out, action_tokens=action_tokens), err=True)
 
 
 @main.command()

@@ -160,6 +160,9 @@ def link_snapshot(snapshot: Path, out: Path) -> int:
 def download_command(repo_id, revision, repo_type, source, out):
     """Download a pinned model or dataset into the shared cache (once for all runs).
 
+    `interlat models --snapshot <that folder> --out results/default/models/sender` then links
+    it into a run.
+
     \b
     Example: interlat download --repo-id Qwen/Qwen2.5-7B \\
                  --revision d149729398750b98c0af14eb82c78cfe92750796 \\

@@ -89,9 +89,13 @@ def latency_timing_options(*, pipeline: bool):
         else opt("--tasks", type=click.IntRange(1), default=4, help="Tasks timed (batch size 1 each).")
     warmup = config_option("--warmup", key="compress.latency.warmup", help="Untimed rounds first.") if pipeline \
         else opt("--warmup", type=click.IntRange(0), default=1, help="Untimed rounds first.")
+    action = [config_option("--action-tokens", key="evaluate.alfworld.max_new_tokens",
+                            help="ALFWorld tasks: the receiver is timed to its first action (its first turn, at most "
+                                 "this many tokens); MATH: to its first answer token.")] if pipeline else []
     return stack(
         opt("--variants", default="", help="Comma-separated untrained baselines to time as well (truncated_<p>, first_<K>)."),
         tasks,
+        *action,
         repeats_option(5, "Timed rounds; each (method, task) time is the median over them.", key("repeats")),
         warmup,
         seed_option("Seed of sampling and random workloads.", "compress.seed" if pipeline else None),

@@ -343,6 +343,7 @@ def plan_command(configfile, base, profile, check):
 
     \b
     Example: interlat plan --configfile config/paper/math-qwen2.5-7b.yaml
+    Example: interlat plan --configfile config/test.yaml --no-check > results/default/plan.md
     """
     config = merged_config(base, list(configfile))
     rows = plan_rows(config, yaml.safe_load(profile.read_text()) or {})

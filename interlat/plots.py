@@ -62,8 +62,8 @@ def training_plot(logs: dict[str, pl.DataFrame], path) -> None:
     plt.close(fig)
 
 
-def compression_plot(table: pl.DataFrame, path) -> None:
-    """Table 3 as a scatter: accuracy (with 95% intervals) against total latency per message."""
+def compression_plot(table: pl.DataFrame, path, what: str = "accuracy") -> None:
+    """Table 3 as a scatter: accuracy (ALFWorld: success; 95% intervals) against total latency per message."""
     t = table.filter(pl.col("total_s").is_not_nan())
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in t.iter_rows(named=True):
@@ -74,9 +74,10 @@ def compression_plot(table: pl.DataFrame, path) -> None:
         ax.errorbar([r["total_s"]], [r["overall_mean"]], yerr=err, fmt="o", color=color, capsize=3)
         ax.annotate(r["variant"], (r["total_s"], r["overall_mean"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel("seconds per task: message + receiver's first token (log)")
-    ax.set_ylabel("accuracy (%) with 95% bootstrap interval")
-    ax.set_title("Compression: accuracy against latency")
+    until = "first action" if what == "success" else "first token"
+    ax.set_xlabel(f"seconds per task: message + receiver's {until} (log)")
+    ax.set_ylabel(f"{what} (%) with 95% bootstrap interval")
+    ax.set_title(f"Compression: {what} against latency")
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)

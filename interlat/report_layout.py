@@ -27,6 +27,8 @@ FILES = {
     "training": ("training", "receivers", "training curves (plot)"),
     "table3_compression": ("compression", "MATH", "Table 3: accuracy and latency per message"),
     "compression": ("compression", "MATH", "accuracy against latency (plot)"),
+    "table3_compression_alfworld": ("compression", "ALFWorld", "Table 3: success and latency per message"),
+    "compression_alfworld": ("compression", "ALFWorld", "success against latency (plot)"),
 }
 KINDS = {"csv": "table (CSV)", "md": "table (Markdown)", "png": "figure", "yml": "YAML", "yaml": "YAML"}
 

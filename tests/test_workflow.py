@@ -47,10 +47,11 @@ def test_every_expected_output_exists(finished):
         *[f"evaluate/alfworld/replicate0/{v}.parquet" for v in VARIANTS],
         "tables/table1_alfworld.csv", "tables/table1_alfworld.md", "tables/alfworld_task_types.csv",
         "tables/alfworld_success.png",
-        *[f"compress/math/replicate0/K{k}/student.safetensors" for k in _COMPRESS["k_list"]],
-        *[f"evaluate/math/replicate0/{v}.parquet" for v in COMPRESS_VARIANTS],
-        *[f"latency/math/{m}.csv" for m in ["full", *[f"K{k}" for k in _COMPRESS["k_list"]]]],
+        *[f"compress/{b}/replicate0/K{k}/student.safetensors" for b in ("math", "alfworld") for k in _COMPRESS["k_list"]],
+        *[f"evaluate/{b}/replicate0/{v}.parquet" for b in ("math", "alfworld") for v in COMPRESS_VARIANTS],
+        *[f"latency/{b}/{m}.csv" for b in ("math", "alfworld") for m in ["full", *[f"K{k}" for k in _COMPRESS["k_list"]]]],
         "tables/table3_compression.csv", "tables/table3_compression.md", "tables/compression.png",
+        "tables/table3_compression_alfworld.csv", "tables/table3_compression_alfworld.md", "tables/compression_alfworld.png",
     ]
     missing = [e for e in expected if not (r / e).exists()]
     assert not missing, missing
@@ -92,8 +93,8 @@ def test_another_replicate_reruns_only_its_training_evaluation_and_the_tables(fi
     override.write_text("replicates: [0, 1]\n")
     out = smk(finished, "-n", "--configfile", "config/test.yaml", str(override))
     receivers = 3 * 2  # interlat, cot_full, no_cot per benchmark
-    assert planned_jobs(out) == {"train": receivers, "compress": len(cfg["compress"]["k_list"]),
-                                 "evaluate": 2 * len(VARIANTS) + len(COMPRESS_VARIANTS), "tables": 1, "all": 1}
+    assert planned_jobs(out) == {"train": receivers, "compress": 2 * len(cfg["compress"]["k_list"]),
+                                 "evaluate": 2 * len(VARIANTS) + 2 * len(COMPRESS_VARIANTS), "tables": 1, "all": 1}
     outputs = [line for line in (out.stdout + out.stderr).splitlines() if line.strip().startswith("output:")]
     assert any("train/math/replicate1/interlat" in line for line in outputs), outputs
     assert not [line for line in outputs if "replicate0" in line], outputs
@@ -109,7 +110,7 @@ def test_changed_evaluation_parameter_reruns_only_evaluation_and_tables(finished
 def test_seeds_list_on_the_command_line_reruns_only_evaluation_and_tables(finished):
     # Snakemake hands `--config` lists over as strings; the workflow converts them per the schema
     out = smk(finished, "-n", "--config", "seeds=[0,1,2,3]")
-    every_evaluation = len(VARIANTS) * 2 + len(COMPRESS_VARIANTS)  # MATH and ALFWorld, Table 3's MATH extras
+    every_evaluation = (len(VARIANTS) + len(COMPRESS_VARIANTS)) * 2  # MATH and ALFWorld, each with Table 3's extras
     assert planned_jobs(out) == {"evaluate": every_evaluation, "tables": 1, "all": 1}
     out = smk(finished, "-n", "--config", "seeds=[0,x]", check=False)
     assert out.returncode != 0 and "'x' is not of type 'integer'" in out.stdout + out.stderr

@@ -8,7 +8,9 @@ For each timed task and method, two wall times at batch size 1:
   stops after round(p% of N) / min(K, N) tokens (0 tokens: no sender call);
   `compressed_<K>`: the student reads its prompt and takes K latent steps;
 - receiver: the receiver's time to its first answer token with that message (adapter,
-  splice at the marker, prefill, one sampled token).
+  splice at the marker, prefill, one sampled token); for ALFWorld tasks (the paper's Table 3)
+  to its first action: its first turn, decoded to the end of the turn (at most
+  `action_tokens` tokens).
 
 Methods run interleaved (round-robin per task) after warm-up rounds; each (method, task) time
 is the median over the timed rounds, and a method's time is the mean over tasks. Speedups
@@ -19,7 +21,7 @@ when a latent step costs what a token step costs.
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -96,9 +98,11 @@ def student_message(student, ids: list[int], K: int) -> torch.Tensor:
 
 @torch.no_grad()
 def receiver_first_token(
-    receiver, ids: list[int], marker_pos: int, H: torch.Tensor, generator
+    receiver, ids: list[int], marker_pos: int, H: torch.Tensor, generator, action_tokens: int = 0,
+    stops: frozenset = frozenset(),
 ) -> int:
-    """Adapt H, splice it at the marker, prefill and sample the first answer token."""
+    """Adapt H, splice it at the marker, prefill and sample the first answer token (with
+    `action_tokens`: the first turn, to a token of `stops` or that many tokens)."""
     device = receiver.device
     x = torch.tensor([ids], device=device)
     n = torch.tensor([min(H.shape[0], receiver.prepended_length)], device=device)
@@ -121,12 +125,12 @@ def receiver_first_token(
         receiver.lm,
         embeds,
         mask,
-        eos_ids=set(),
-        cfg=RECEIVER_SAMPLING,
+        eos_ids=set(stops),
+        cfg=replace(RECEIVER_SAMPLING, max_new_tokens=action_tokens) if action_tokens else RECEIVER_SAMPLING,
         generator=generator,
-        force_length=1,
+        force_length=None if action_tokens else 1,
     )
-    return out.tokens[0][0]
+    return out.tokens[0][0] if out.tokens[0] else -1
 
 
 def time_one(fn, device: torch.device):
@@ -147,6 +151,8 @@ def measure(
     repeats: int,
     warmup: int,
     seed: int = 0,
+    action_tokens: int = 0,
+    stops: frozenset = frozenset(),
 ) -> list[dict]:
     """Rows of `COLUMNS`, one per method: `interlat`, then `variants`, then `compressed_<K>`."""
     device = receiver.device
@@ -176,7 +182,7 @@ def measure(
                     )
                 _, t_rec = time_one(
                     lambda H=H, task=task: receiver_first_token(
-                        receiver, task.receiver_ids, task.marker_pos, H, generator
+                        receiver, task.receiver_ids, task.marker_pos, H, generator, action_tokens, stops
                     ),
                     device,
                 )
@@ -290,12 +296,13 @@ def check_variants(names: list[str]) -> list[str]:
     return names
 
 
-def write_latency(work, *, sender, receiver, students, variants, repeats, warmup, seed, setup, out) -> str:
+def write_latency(work, *, sender, receiver, students, variants, repeats, warmup, seed, setup, out,
+                  action_tokens: int = 0, stops: frozenset = frozenset()) -> str:
     """Time every method on `work`, write `out` (CSV if it ends in .csv, else Markdown); the Markdown."""
     from interlat.atomic import write_csv, write_text
 
     rows = measure(work, sender=sender, receiver=receiver, students=students, variants=variants,
-                   repeats=repeats, warmup=warmup, seed=seed)
+                   repeats=repeats, warmup=warmup, seed=seed, action_tokens=action_tokens, stops=stops)
     caption = f"{setup}; batch 1, median of {repeats} rounds after {warmup} warm-up, mean over tasks; {machine()}"
     markdown = to_markdown(rows, caption)
     if str(out).endswith(".csv"):
@@ -306,11 +313,20 @@ def write_latency(work, *, sender, receiver, students, variants, repeats, warmup
 
 
 def run_latency(*, sender, receiver, students, conversations, latents, variants: list[str], tasks: int,
-                repeats: int, warmup: int, seed: int, out) -> str:
-    """The latency stage: a run's sender, receiver and students timed on its first test tasks."""
+                repeats: int, warmup: int, seed: int, out, action_tokens: int = 100) -> str:
+    """The latency stage: a run's sender, receiver and students timed on its first test tasks
+    (ALFWorld tasks, those with a `game`: to the receiver's first action)."""
+    from interlat.conversations import read_conversations
+    from interlat.text.chat import stop_ids
+    from interlat.text.tokenizer import load_tokenizer
+
     check_variants(variants)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     snd, rec, stu, work = load_pipeline(sender, receiver, students, conversations, latents, tasks, device)
-    setup = f"{sender} -> {receiver}, {len(work)} test tasks, mean N={sum(t.n_tokens for t in work) / len(work):.1f}"
+    episodes = any("game" in r for r in read_conversations(conversations))
+    stops = frozenset(stop_ids(load_tokenizer(receiver), rec.lm)) if episodes else frozenset()
+    setup = (f"{sender} -> {receiver}, {len(work)} test tasks, mean N={sum(t.n_tokens for t in work) / len(work):.1f}, "
+             f"receiver timed to its first {'action' if episodes else 'token'}")
     return write_latency(work, sender=snd, receiver=rec, students=stu, variants=variants, repeats=repeats,
-                         warmup=warmup, seed=seed, setup=setup, out=out)
+                         warmup=warmup, seed=seed, setup=setup, out=out,
+                         action_tokens=action_tokens if episodes else 0, stops=stops)

@@ -53,7 +53,7 @@ def run_evaluation(*, benchmark: str, receiver: Path, conversations: Path, laten
             raise InterlatError("--games: required with --benchmark alfworld")
         df = evaluate_alfworld(model, tok, rows, messages, games_dir=games_dir, variant=variant, seeds=seeds, cfg=cfg,
                                max_steps=max_steps, batch_size=batch_size, work_dir=work_dir, out_path=out,
-                               where=str(conversations), inputs=inputs, constants=constants)
+                               where=str(conversations), inputs=inputs, constants=constants, student=student_model)
         won = df.filter(pl.col("won"))
         return (f"{variant}: success {df['won'].mean() * 100:.2f}% over {df.height} episodes, mean steps "
                 f"{won['steps'].mean() or float('nan'):.2f} / {df['steps'].mean():.2f} -> {out}")

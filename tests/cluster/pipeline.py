@@ -106,7 +106,8 @@ TIMING_COLUMNS = {"seconds", "tokens_per_s"}
 TIMING_STAGES = {"latency"}
 #: Table 3 carries the latency columns next to accuracy (and its plot draws them): compared
 #: by presence only as well; its accuracy columns come from evaluate/ records compared above.
-TIMING_FILES = {"table3_compression.csv", "table3_compression.md", "compression.png"}
+TIMING_FILES = {"table3_compression.csv", "table3_compression.md", "compression.png",
+                "table3_compression_alfworld.csv", "table3_compression_alfworld.md", "compression_alfworld.png"}
 
 
 def differing_results(a: Path, b: Path) -> list[str]:

@@ -266,8 +266,8 @@ def get_final_outputs():
 
 
 # Compression (docs/method.md section 4): students, Table 3's evaluations and latencies.
-#: benchmarks whose evaluation takes a student's latents (the ALFWorld episode runner does not yet)
-COMPRESS_BENCHMARKS = ("math",)
+#: benchmarks with Table 3 (students, untrained baselines, latency); the paper's is ALFWorld
+COMPRESS_BENCHMARKS = ("math", "alfworld")
 
 
 def get_compress_benchmarks():

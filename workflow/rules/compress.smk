@@ -5,7 +5,8 @@ REQUIRED INPUTS: results/<run>/train/<benchmark>/replicate<r>/interlat/ (the tea
     results/<run>/convert/<benchmark>/, results/<run>/latents/<benchmark>/sender/<subject>/
 OUTPUTS: results/<run>/compress/<benchmark>/replicate<r>/K<K>/ (student checkpoint + log.csv;
     seed compress.seed + r),
-    results/<run>/latency/<benchmark>/{full,K<K>}.csv (seconds per message: `full` times the
+    results/<run>/latency/<benchmark>/{full,K<K>}.csv (seconds per message and to the receiver's
+    first token, ALFWorld: first action; `full` times the
     sender's full message and the untrained baselines, `K<K>` the full message and that student;
     both on the first replicate)
 Resumable training state: work/<run>/compress/<benchmark>/replicate<r>/K<K>/
@@ -115,6 +116,7 @@ rule latency:
             "--variants", get_latency_variants(wildcards)
         ),
         tasks=lookup(dpath="compress/latency/tasks", within=config),
+        action_tokens=lookup(dpath="evaluate/alfworld/max_new_tokens", within=config),
         repeats=lookup(dpath="compress/latency/repeats", within=config),
         warmup=lookup(dpath="compress/latency/warmup", within=config),
         seed=lookup(dpath="compress/seed", within=config),
@@ -128,6 +130,7 @@ rule latency:
             {params.latents} \
             {params.variants} \
             --tasks {params.tasks} \
+            --action-tokens {params.action_tokens} \
             --repeats {params.repeats} \
             --warmup {params.warmup} \
             --seed {params.seed} \
