@@ -88,18 +88,20 @@ def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n
 
 # ---------------------------------------------------------------------------- tokenizer, models
 @main.command()
-@opt("--data", "data_dirs", type=DIR, multiple=True, required=True, help="Benchmark folder from `interlat data` (repeatable: one per benchmark).")
+@opt("--data", "data_dirs", type=DIR, multiple=True, help="Benchmark folder from `interlat data` (repeatable: one per benchmark; --vocab toy).")
+@config_option("--vocab", key="models.sender.vocab", help="toy: train the word-level tokenizer on --data; qwen2.5 / llama3.1: the family's real tokenizer.")
 @out_option("Output tokenizer folder.")
-def tokenizer(data_dirs, out):
-    """Train the embedded default's word-level tokenizer (digits split, chat template).
+def tokenizer(data_dirs, vocab, out):
+    """Train the embedded default's word-level tokenizer, or build a paper family's real one.
 
     \b
     Example: interlat tokenizer --data results/default/data/math \\
                  --data results/default/data/alfworld --out results/default/models/tokenizer
+    Example: interlat tokenizer --vocab llama3.1 --out results/shape/models/tokenizer_llama3.1
     """
     from interlat.models import run_tokenizer
 
-    click.echo(run_tokenizer(data_dirs, out), err=True)
+    click.echo(run_tokenizer(data_dirs, out, vocab), err=True)
 
 
 @main.command()
@@ -117,8 +119,10 @@ def tokenizer(data_dirs, out):
 @config_option("--batch-size", key="models.sender.batch_size", help="Pretraining batch size.")
 @config_option("--lr", key="models.sender.lr", help="Pretraining peak learning rate.")
 @config_option("--seed", key="models.sender.seed", help="Random seed (initialisation and data order).")
+@config_option("--shape", key="models.sender.shape", help="A paper model's architecture (replaces --arch and the widths; --layers sets the depth).")
+@config_option("--width-divisor", key="models.sender.width_divisor", help="With --shape: widths and head counts divided by this.")
 @out_option("Output model folder (HF format).")
-def models(arch, tok_dir, snapshot, hidden_size, layers, heads, kv_heads, intermediate_size, max_positions, pretrain_data, pretrain_steps, batch_size, lr, seed, out):
+def models(arch, tok_dir, snapshot, hidden_size, layers, heads, kv_heads, intermediate_size, max_positions, pretrain_data, pretrain_steps, batch_size, lr, seed, shape, width_divisor, out):
     """Build a tiny Qwen2/LLaMA model (optionally pretrain it as the sender), or download one.
 
     \b
@@ -137,7 +141,7 @@ def models(arch, tok_dir, snapshot, hidden_size, layers, heads, kv_heads, interm
     summary = run_models(arch=arch, tok_dir=tok_dir, snapshot=snapshot, hidden_size=hidden_size, layers=layers, heads=heads,
                          kv_heads=kv_heads, intermediate_size=intermediate_size, max_positions=max_positions,
                          pretrain_data=pretrain_data, pretrain_steps=pretrain_steps, batch_size=batch_size, lr=lr,
-                         seed=seed, out=out)
+                         seed=seed, out=out, shape=shape, width_divisor=width_divisor)
     if summary:
         click.echo(summary, err=True)
 

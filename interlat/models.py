@@ -67,9 +67,22 @@ def record_text(r: dict) -> str:
     return " ".join(parts + [t["value"] for t in r.get("trajectory", [])])
 
 
-def run_tokenizer(data_dirs, out) -> str:
-    """Train the embedded default's word-level tokenizer on every benchmark folder's text."""
+def run_tokenizer(data_dirs, out, vocab: str = "toy") -> str:
+    """Train the embedded default's word-level tokenizer on every benchmark folder's text, or
+    build a paper model's real one (`vocab` qwen2.5 or llama3.1, interlat.text.vocab)."""
     from interlat.atomic import atomic_dir
+
+    if vocab != "toy":
+        from interlat.text.vocab import build_vocab_tokenizer
+
+        tok = build_vocab_tokenizer(vocab)
+        with atomic_dir(out) as tmp:
+            tok.save_pretrained(tmp)
+        return f"{vocab} vocabulary {len(tok)} -> {out}"
+    if not data_dirs:
+        from interlat.errors import InterlatError
+
+        raise InterlatError("--data: required with --vocab toy (the word-level vocabulary is trained on it)")
     from interlat.data import load_tasks
     from interlat.text.prompts import (
         ALFWORLD_PHRASES,
@@ -105,9 +118,9 @@ def pretraining_conversations(folders) -> list[list[dict]]:
 
 
 def run_models(*, arch, tok_dir, snapshot, hidden_size, layers, heads, kv_heads, intermediate_size, max_positions,
-               pretrain_data, pretrain_steps, batch_size, lr, seed, out) -> str | None:
-    """Build a tiny model (pretrained as the sender when `pretrain_steps`), or link a downloaded
-    `snapshot` (the shared cache of `interlat.hub`: nothing is copied)."""
+               pretrain_data, pretrain_steps, batch_size, lr, seed, out, shape="", width_divisor=1) -> str | None:
+    """Build a tiny model or a paper `shape` (pretrained as the sender when `pretrain_steps`), or
+    link a downloaded `snapshot` (the shared cache of `interlat.hub`: nothing is copied)."""
     import json
 
     from interlat.atomic import atomic_dir
@@ -119,15 +132,18 @@ def run_models(*, arch, tok_dir, snapshot, hidden_size, layers, heads, kv_heads,
         return f"{link_snapshot(snapshot, out)} files of {snapshot} linked -> {out}"
     if tok_dir is None or not (tok_dir / "tokenizer_config.json").is_file():
         raise InterlatError(f"{tok_dir}: file \"tokenizer_config.json\": missing (--tokenizer)")
-    from interlat.model.build import build_model
+    from interlat.model.build import build_model, build_shaped
     from interlat.text.tokenizer import load_tokenizer
 
     tok = load_tokenizer(tok_dir)
-    model = build_model(
-        arch, vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-        hidden_size=hidden_size, num_layers=layers, num_heads=heads, num_kv_heads=kv_heads,
-        intermediate_size=intermediate_size, max_positions=max_positions, seed=seed,
-    )  # fmt: skip
+    if shape:  # the paper model's architecture; only the depth and the width divisor are ours
+        model = build_shaped(shape, layers=layers, width_divisor=width_divisor, tokenizer=tok, seed=seed)
+    else:
+        model = build_model(
+            arch, vocab_size=len(tok), pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+            hidden_size=hidden_size, num_layers=layers, num_heads=heads, num_kv_heads=kv_heads,
+            intermediate_size=intermediate_size, max_positions=max_positions, seed=seed,
+        )  # fmt: skip
     losses = []
     if pretrain_steps:
         if not pretrain_data:
@@ -147,4 +163,4 @@ def run_models(*, arch, tok_dir, snapshot, hidden_size, layers, heads, kv_heads,
                                  kv_heads=kv_heads, intermediate_size=intermediate_size, max_positions=max_positions,
                                  pretrain_steps=pretrain_steps, batch_size=batch_size, lr=lr, seed=seed),
                    metrics={"final_pretrain_loss": round(sum(losses[-10:]) / len(losses[-10:]), 5) if losses else None})
-    return f"{arch} {sum(p.numel() for p in model.parameters())} parameters -> {out}"
+    return f"{model.config.model_type} {sum(p.numel() for p in model.parameters())} parameters -> {out}"

@@ -11,7 +11,7 @@ from interlat.train.trainer import TrainConfig
 from tests.helpers import REPO
 
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
-CONFIGS = sorted((REPO / "config").glob("*.yaml")) + sorted((REPO / "config/paper").glob("*.yaml"))
+CONFIGS = [p for d in ("", "paper", "shape") for p in sorted((REPO / "config" / d).glob("*.yaml"))]
 
 
 def merged(path: Path) -> dict:

@@ -59,6 +59,24 @@ def get_alfworld_task_types(wildcards):
     return ",".join(config["data"]["alfworld"]["task_types"])
 
 
+def tokenizer_dir(vocab):
+    """The tokenizer folder of a vocabulary: the toy one (trained on the data) or a family's."""
+    name = "tokenizer" if vocab == "toy" else f"tokenizer_{vocab}"
+    return f"results/{RUN}/models/{name}"
+
+
+def tokenizer_vocab(name):
+    """The vocabulary of a tokenizer folder name (inverse of tokenizer_dir)."""
+    return name.removeprefix("tokenizer_") if name != "tokenizer" else "toy"
+
+
+def get_tokenizer_input(wildcards):
+    """The toy tokenizer is trained on every benchmark's data; a family's needs nothing."""
+    if tokenizer_vocab(wildcards.tokenizer) == "toy":
+        return {"data": get_data_dirs()}
+    return {}
+
+
 def get_data_dirs(wildcards=None):
     """Every benchmark's data folder (tokenizer corpus, sender pretraining pairs)."""
     return expand(
@@ -107,7 +125,7 @@ def get_model_input(wildcards):
     spec = config["models"][wildcards.model]
     if spec["hf_id"]:
         return {"snapshot": hub_snapshot("models", spec["hf_id"], spec["revision"])}
-    inputs = {"tokenizer": f"results/{RUN}/models/tokenizer"}
+    inputs = {"tokenizer": tokenizer_dir(spec["vocab"])}
     if spec["pretrain_steps"] > 0:
         inputs["data"] = get_data_dirs()
     return inputs

@@ -2,7 +2,8 @@
 
 REQUIRED INPUTS: results/<run>/data/<benchmark>/, every benchmark (tokenizer corpus, sender
     pretraining pairs); downloads: config models.<model>.{hf_id,revision}, hub_source
-OUTPUTS: results/<run>/models/tokenizer/, results/<run>/models/{sender,receiver,llama}/,
+OUTPUTS: results/<run>/models/tokenizer/ (toy; tokenizer_<vocab>/ for a real family's),
+    results/<run>/models/{sender,receiver,llama}/,
     resources/hub/{models,datasets}/<repo_id>/<revision>/ (downloads, shared by every run)
 
 `download` and `models` run on the submitting host (localrules): a download needs the internet,
@@ -48,13 +49,15 @@ rule download:
 
 rule tokenizer:
     input:
-        data=get_data_dirs(),
+        unpack(get_tokenizer_input),
     output:
-        directory("results/{run}/models/tokenizer"),
+        directory("results/{run}/models/{tokenizer}"),
     log:
-        "logs/{run}/models/tokenizer.log",
+        "logs/{run}/models/{tokenizer}.log",
     benchmark:
-        "benchmarks/{run}/models/tokenizer.tsv"
+        "benchmarks/{run}/models/{tokenizer}.tsv"
+    wildcard_constraints:
+        tokenizer="tokenizer|tokenizer_qwen2\.5|tokenizer_llama3\.1",
     conda:
         "../envs/interlat.yaml"
     threads: 1
@@ -62,11 +65,13 @@ rule tokenizer:
         mem_mb=2000,
         runtime=10,
     params:
-        data=lambda wildcards, input: repeat_option("--data", input.data),
+        data=lambda wildcards, input: repeat_option("--data", input.get("data", [])),
+        vocab=lambda wildcards: tokenizer_vocab(wildcards.tokenizer),
     shell:
         r"""
         interlat tokenizer \
             {params.data} \
+            --vocab {params.vocab} \
             --out {output:q} \
             >{log:q} 2>&1
         """
@@ -114,6 +119,8 @@ rule models:
         batch_size=lookup(dpath="models/{model}/batch_size", within=config),
         lr=lookup(dpath="models/{model}/lr", within=config),
         seed=lookup(dpath="models/{model}/seed", within=config),
+        shape=lookup(dpath="models/{model}/shape", within=config),
+        width_divisor=lookup(dpath="models/{model}/width_divisor", within=config),
     shell:
         r"""
         interlat --threads {threads} models \
@@ -131,6 +138,8 @@ rule models:
             --batch-size {params.batch_size} \
             --lr {params.lr} \
             --seed {params.seed} \
+            --shape {params.shape:q} \
+            --width-divisor {params.width_divisor} \
             --out {output:q} \
             >{log:q} 2>&1
         """
