@@ -153,9 +153,10 @@ class CompressTrainer(TrainLoop):
                  self.batching.accumulation, self.world)
         self.resume()
 
-    def batch(self, step: int, micro: int = 0) -> dict:
-        """This rank's part of micro step `micro` of optimizer step `step` (epoch-wise seeded
-        permutations over one continuous stream of tasks)."""
+    def picks(self, step: int, micro: int = 0) -> list:
+        """This rank's tasks of micro step `micro` of optimizer step `step`: positions
+        [u x G + rank x B, + B) of one continuous stream (u the micro step's index, G the global
+        micro batch), the stream being epoch-wise seeded permutations of the training tasks."""
         n, B, G = len(self.train_samples), self.batching.micro, self.batching.global_micro
         start = (step * self.batching.accumulation + micro) * G + self.rank * B
         picked = []
@@ -164,7 +165,11 @@ class CompressTrainer(TrainLoop):
             perm = list(range(n))
             random.Random(f"{self.cfg.seed}:epoch:{epoch}").shuffle(perm)
             picked.append(self.train_samples[perm[pos]])
-        return make_batch(picked, self.tokenizer, self.vocab, self.device)
+        return picked
+
+    def batch(self, step: int, micro: int = 0) -> dict:
+        """The batch of `picks(step, micro)`."""
+        return make_batch(self.picks(step, micro), self.tokenizer, self.vocab, self.device)
 
     # -- train -------------------------------------------------------------
     def train(self) -> None:

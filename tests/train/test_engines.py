@@ -113,8 +113,11 @@ def traces(work: Path) -> dict[int, list[dict]]:
     return out
 
 
-@pytest.mark.parametrize("engine, ds", [("ddp", None), ("deepspeed", "zero2"), ("deepspeed", "zero3")])
+@pytest.mark.parametrize("engine, ds", [("ddp", None), ("deepspeed", "zero2"), ("deepspeed", "zero3"),
+                                        ("deepspeed", "zero3_offload")])
 def test_two_ranks_split_the_batch_share_negatives_and_learn(tiny, tmp_path, engine, ds):
+    """zero3_offload: ZeRO-3 with parameters and optimizer offloaded to the CPU and DeepSpeed's
+    own (CPU Adam) optimizer from the JSON's optimizer section, lr filled from --lr."""
     steps = 12
     cmd = train_cmd(tiny, tmp_path, engine, steps, nproc=2, extra=(ds,) if ds else ())
     rc, _, _, stderr = run_watched(cmd, tmp_path / "run", done=tmp_path / "ckpt")
@@ -133,6 +136,35 @@ def test_two_ranks_split_the_batch_share_negatives_and_learn(tiny, tmp_path, eng
     assert log.height == steps
     assert log["ce"][-3:].mean() < log["ce"][:3].mean()
     assert (tmp_path / "ckpt/adapter.safetensors").exists()
+
+
+def test_json_batch_wins_and_accumulation_and_epochs_set_the_steps_over_two_ranks(tiny, tmp_path):
+    """A DeepSpeed JSON setting micro batch 3 and accumulation 2 wins over --batch-size 2; with
+    --epochs 2 over 2 ranks an optimizer step takes 12 samples, so the run is 2 x (n // 12)
+    steps of 2 micro steps each, every micro step's 6 samples split over the ranks."""
+    cfg = json.loads((REPO / "config/deepspeed/zero2.json").read_text())
+    cfg.update(train_micro_batch_size_per_gpu=3, gradient_accumulation_steps=2)
+    own = tmp_path / "mine.json"
+    own.write_text(json.dumps(cfg))
+    cmd = train_cmd(tiny, tmp_path, "deepspeed", 1, nproc=2, extra=("zero2", "--epochs", "2"))
+    cmd[cmd.index("--deepspeed-config") + 1] = str(own)
+    rc, _, _, stderr = run_watched(cmd, tmp_path / "run", done=tmp_path / "ckpt")
+    assert rc == 0, stderr[-4000:]
+    assert "train_micro_batch_size_per_gpu 3 set in the JSON wins over the config's 2" in stderr
+    said = re.findall(r"(\d+) optimizer steps \(2\.0 epochs over (\d+) samples; 12 samples a step = 3 x 2 "
+                      r"accumulation x 2 ranks\)", stderr)
+    assert len(said) == 2, stderr[-3000:]  # one line per rank
+    steps, n = int(said[0][0]), int(said[0][1])
+    assert steps == 2 * (n // 12) >= 2
+    assert pl.read_csv(tmp_path / "log.csv").height == steps
+    t = traces(tmp_path / "work")
+    for rank in (0, 1):
+        assert [(r["step"], r["micro"]) for r in t[rank]] == [(s, k) for s in range(steps) for k in range(2)]
+        assert all(len(r["tasks"]) == 3 for r in t[rank])
+    for a, b in zip(t[0], t[1], strict=True):
+        assert not set(a["tasks"]) & set(b["tasks"])
+    epoch = [task for rank in (0, 1) for r in t[rank][: 2 * (n // 12)] for task in r["tasks"]]
+    assert len(epoch) == len(set(epoch))  # one epoch: no sample twice
 
 
 # INTERLAT_HANG_REPEATS=20 for a longer hunt (DDP runs take ~10 s here, DeepSpeed ones ~35 s)
