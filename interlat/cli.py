@@ -37,7 +37,7 @@ BENCHMARK = click.Choice(["math", "alfworld"])
 @click.group(context_settings=HELP)
 @click.version_option(package_name="interlat", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch (default: torch's choice).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads of the job, split over torchrun's ranks on the node (default: torch's choice).")
 def main(verbose: bool, threads: int | None) -> None:
     """Interlat: latent-space communication between LLM agents (arXiv 2511.09149)."""
     setup_logging(logging.DEBUG if verbose else logging.INFO)
@@ -45,10 +45,9 @@ def main(verbose: bool, threads: int | None) -> None:
     from interlat.hub import network_env  # download rules online, compute rules offline
 
     network_env(click.get_current_context().invoked_subcommand)
-    if threads:
-        import torch
+    from interlat.runtime import set_threads
 
-        torch.set_num_threads(threads)
+    set_threads(threads)
 
 
 # ---------------------------------------------------------------------------- data
@@ -209,7 +208,8 @@ def convert(latents, data_dir, benchmark, strict, out):
 @opt("--conversations", type=FILE, required=True, help="train.jsonl from `interlat convert`.")
 @opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, help="Shard folders with the messages (mode interlat).")
 @opt("--mode", type=click.Choice(["interlat", "text", "none"]), default="interlat", help="Message: latents, plan text (cot_full), none (no_cot).")
-@config_option("--steps", key="train.steps", help="Optimizer steps.")
+@config_option("--steps", key="train.steps", help="Optimizer steps (when --epochs is 0).")
+@config_option("--epochs", key="train.epochs", help="Passes over the samples (paper 10; 0: --steps decides).")
 @common_training_options("train", what="the receiver's")
 @config_option("--prepended-length", key="train.prepended_length", help="Message rows kept (first rows).")
 @config_option("--margin", key="train.margin", help="Random-contrast hinge margin (nats).")
@@ -222,7 +222,7 @@ def convert(latents, data_dir, benchmark, strict, out):
 @work_dir_option()
 @opt("--log-csv", type=click.Path(path_type=Path), required=True, help="Per-step loss log (CSV).")
 @out_option("Output receiver checkpoint folder.")
-def train(base, conversations, latents, mode, steps, batch_size, lr, warmup_ratio, weight_decay, max_grad_norm, gradient_checkpointing, checkpoint_every, prepended_length, margin, contrast, curriculum, ramp_start, engine, deepspeed_config, seed, work_dir, log_csv, out):
+def train(base, conversations, latents, mode, steps, epochs, batch_size, gradient_accumulation, lr, warmup_ratio, weight_decay, max_grad_norm, gradient_checkpointing, checkpoint_every, prepended_length, margin, contrast, curriculum, ramp_start, engine, deepspeed_config, seed, work_dir, log_csv, out):
     """Train a receiver (adapter + LM) on latent messages, plan text, or no plan.
 
     \b
@@ -234,7 +234,8 @@ def train(base, conversations, latents, mode, steps, batch_size, lr, warmup_rati
     """
     from interlat.train.trainer import TrainConfig, run_training
 
-    cfg = TrainConfig(mode=mode, steps=steps, batch_size=batch_size, lr=lr, warmup_ratio=warmup_ratio,
+    cfg = TrainConfig(mode=mode, steps=steps, epochs=epochs, batch_size=batch_size,
+                      gradient_accumulation=gradient_accumulation, lr=lr, warmup_ratio=warmup_ratio,
                       weight_decay=weight_decay, max_grad_norm=max_grad_norm, prepended_length=prepended_length,
                       margin=margin, contrast=contrast, curriculum=curriculum, ramp_start=ramp_start, engine=engine,
                       deepspeed_config=str(deepspeed_config) if deepspeed_config else None,
@@ -257,10 +258,12 @@ def train(base, conversations, latents, mode, steps, batch_size, lr, warmup_rati
 @config_option("--kl-weight", key="compress.kl_weight", help="Weight of the uncertainty-weighted KL term.")
 @config_option("--align-weight", key="compress.align_weight", help="Weight of the latent alignment term.")
 @config_option("--temperature", key="compress.temperature", help="Distillation temperature T of the KL term.")
+@config_option("--engine", key="compress.engine", help="Training engine of the student (deepspeed: ZeRO-2/3 over torchrun's ranks).")
+@config_option("--deepspeed-config", key="compress.deepspeed_config", type=click.Path(path_type=Path), help="DeepSpeed JSON (engine deepspeed).")
 @config_option("--seed", key="compress.seed", help="Random seed (initialisation, data order, held-out split).")
 @work_dir_option()
 @out_option("Output student checkpoint folder.")
-def compress(teacher, student, conversations, latents, k, epochs, max_steps, batch_size, lr, warmup_ratio, weight_decay, max_grad_norm, gradient_checkpointing, checkpoint_every, eval_fraction, eval_every, patience, kl_weight, align_weight, temperature, seed, work_dir, out):
+def compress(teacher, student, conversations, latents, k, epochs, max_steps, batch_size, gradient_accumulation, lr, warmup_ratio, weight_decay, max_grad_norm, gradient_checkpointing, checkpoint_every, eval_fraction, eval_every, patience, kl_weight, align_weight, temperature, engine, deepspeed_config, seed, work_dir, out):
     """Train a compression student that emits K latents in place of the sender's plan.
 
     \b
@@ -272,11 +275,13 @@ def compress(teacher, student, conversations, latents, k, epochs, max_steps, bat
     """
     from interlat.compress.trainer import CompressConfig, run_compression
 
-    cfg = CompressConfig(K=k, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, warmup_ratio=warmup_ratio,
+    cfg = CompressConfig(K=k, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+                         gradient_accumulation=gradient_accumulation, lr=lr, warmup_ratio=warmup_ratio,
                          weight_decay=weight_decay, max_grad_norm=max_grad_norm, eval_fraction=eval_fraction,
                          eval_every=eval_every, patience=patience, kl_weight=kl_weight, align_weight=align_weight,
                          temperature=temperature, gradient_checkpointing=gradient_checkpointing,
-                         checkpoint_every=checkpoint_every, seed=seed)
+                         checkpoint_every=checkpoint_every, seed=seed, engine=engine,
+                         deepspeed_config=str(deepspeed_config) if deepspeed_config else None)
     summary = run_compression(cfg, teacher_dir=teacher, student_dir=student, conversations=conversations,
                               latents=latents, work_dir=work_dir, out=out)
     click.echo(f"K={k}: {summary} -> {out}", err=True)

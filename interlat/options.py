@@ -69,7 +69,9 @@ def common_training_options(section: str, *, what: str):
     """Optimizer and checkpointing options of `train` and `compress` (config section `section`)."""
     k = f"{section}."
     return stack(
-        config_option("--batch-size", key=k + "batch_size", help="Samples per rank per step." if section == "train" else "Tasks per step (paper 2)."),
+        config_option("--batch-size", key=k + "batch_size", help="Samples per rank per micro step." if section == "train" else "Tasks per rank per micro step (paper 2)."),
+        config_option("--gradient-accumulation", key=k + "gradient_accumulation",
+                      help="Micro steps per optimizer step (a DeepSpeed JSON's own value wins)."),
         config_option("--lr", key=k + "lr", help="Peak learning rate."),
         config_option("--warmup-ratio", key=k + "warmup_ratio", help="Linear warm-up fraction, then linear decay."),
         config_option("--weight-decay", key=k + "weight_decay", help="AdamW weight decay."),

@@ -124,19 +124,22 @@ class Receiver(nn.Module):
         (path / CONFIG_NAME).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
 
 
-def load_receiver(path: str | Path, device: str = "cpu") -> tuple[Receiver, object]:
-    """(receiver in eval mode, tokenizer) from a checkpoint folder."""
+def load_receiver(path: str | Path, device: str = "cpu", dtype=None) -> tuple[Receiver, object]:
+    """(receiver in eval mode, tokenizer) from a checkpoint folder, on `device` in `dtype`
+    (default `interlat.runtime.compute_dtype(device)`: bf16 on GPUs, fp32 on CPUs)."""
+    from interlat import runtime
+
     path = Path(path)
     cfg = check_receiver_dir(path)  # one line naming a missing, truncated or malformed file (and key)
     tokenizer = load_tokenizer(path)
-    lm = load_lm(path, torch.float32, "receiver checkpoint")
+    lm = load_lm(path, dtype or runtime.compute_dtype(device), "receiver checkpoint")
     adapter = LatentAdapter(cfg["receiver_hidden_size"], cfg["sender_hidden_size"], cfg["adapter_heads"])
     try:
         adapter.load_state_dict(load_file(path / ADAPTER_NAME))
     except (RuntimeError, ValueError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise InterlatError(f"{path / ADAPTER_NAME}: tensors do not fit the adapter of {CONFIG_NAME} ({first})") from None
-    model = Receiver(lm, adapter, cfg["token_ids"], cfg["prepended_length"]).to(device).eval()
+    model = Receiver(lm, adapter, cfg["token_ids"], cfg["prepended_length"]).to(device, lm.dtype).eval()
     model.config_json = cfg
     return model, tokenizer
 
