@@ -173,3 +173,11 @@ def test_labels_supervise_the_assistant_turn_up_to_its_end(toks, vocab):
 def test_toy_vocab_needs_data(tmp_path):
     assert_clean_error(run_cli("tokenizer", "--out", tmp_path / "tok", expect=2), "--data")
     assert nothing_written(tmp_path / "tok")
+
+
+@pytest.mark.parametrize("vocab", ["qwen2.5", "llama3.1"])
+def test_the_pipeline_loader_reads_the_same_tokenizer(folders, toks, vocab):
+    tok = load_tokenizer(folders[vocab])
+    text = HANDWRITTEN[0] + HANDWRITTEN[3]
+    assert tok(text)["input_ids"] == toks[vocab](text)["input_ids"]
+    assert tok.chat_template == toks[vocab].chat_template and len(tok) == len(toks[vocab])
