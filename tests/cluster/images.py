@@ -2,7 +2,7 @@
 
 The image is built by containers/build.sh over a local debootstrap base (no registry
 is reachable on CI hosts) and tagged `localhost/interlat-cpu:ctx-<hash>`, where the
-hash covers everything that goes into it: the Dockerfile, build.sh, pyproject.toml
+hash covers everything that goes into it: the Dockerfile, build.sh, pyproject.toml, requirements.lock
 and the interlat package. A matching tag is reused as is; after a code change the
 rebuild reruns only the last layers (podman's layer cache keeps the dependencies).
 """
@@ -58,6 +58,7 @@ def context_files() -> list[Path]:
         REPO / "containers" / "Dockerfile.cpu",
         REPO / "containers" / "build.sh",
         REPO / "pyproject.toml",
+        REPO / "requirements.lock",
     ]
     files += sorted(
         p for p in (REPO / "interlat").rglob("*") if p.is_file() and "__pycache__" not in p.parts
