@@ -300,7 +300,7 @@ def markdown(rows: list[Row], title: str) -> str:
         b = r.booked
         nodes = f"{b['nodes']}x" if b["nodes"] > 1 else ""
         lines.append("| " + " | ".join([
-            r.rule, r.job, r.models, f"{r.params / 1e9:.2f}B", str(r.gpus), r.zero, f"{r.batch} x {r.seq}",
+            r.rule, r.job, r.models, f"{r.params / 1e9:.2f}B" if r.params >= 1e8 else f"{r.params / 1e6:.2f}M", str(r.gpus), r.zero, f"{r.batch} x {r.seq}",
             gib(r.weights), gib(r.grads), gib(r.optim), gib(r.acts), gib(r.vocab), gib(r.peak), *fits,
             f"{nodes}{b['gpu']}{' ' + b['gpu_model'] if b['gpu_model'] else ''}, {b['mem_mb'] // 1000} GB, {b['runtime']}",
             gib(r.host), f"{r.hours:.1f}"]) + " |")  # fmt: skip
