@@ -201,8 +201,8 @@ def student_dir(tiny, teacher, tmp_path_factory):
 def test_compress_writes_exactly_the_checkpoint_files_and_drops_its_state(student_dir):
     names = {p.name for p in student_dir.iterdir()}
     assert {"config.json", "model.safetensors", "student.safetensors", "student.json", "log.csv",
-            "tokenizer.json", "tokenizer_config.json"} <= names
-    assert names <= {"config.json", "model.safetensors", "student.safetensors", "student.json", "log.csv",
+            "tokenizer.json", "tokenizer_config.json", "README.md"} <= names  # README.md: the model card
+    assert names <= {"config.json", "model.safetensors", "student.safetensors", "student.json", "log.csv", "README.md",
                      "tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.jinja"}
     with open(student_dir / "log.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [0, 1, 2]
