@@ -51,12 +51,15 @@ def shape_run(request, tmp_path_factory):
 def test_tokenizers_carry_the_real_control_tokens_at_their_ids(shape_run):
     family, res, cfg = shape_run
     _, ids, eot = EXPECT[family]
-    for model in ("sender", "receiver"):
-        tok = load_tokenizer(res / "models" / model)
-        assert {t: tok.convert_tokens_to_ids(t) for t in ids} == ids
+    trained = res / "train" / "math" / "replicate0"
+    student = res / "compress" / "math" / "replicate0" / f"K{cfg['compress']['k_list'][0]}"
+    for folder in (res / "models" / "sender", trained / "interlat", student):
+        tok = load_tokenizer(folder)
+        assert {t: tok.convert_tokens_to_ids(t) for t in ids} == ids, folder
         assert end_of_turn_id(tok) == ids[eot] != tok.eos_token_id
-    llama = load_tokenizer(res / "models" / "llama")  # the cross-family receiver: LLaMA-3.1's own
-    assert {t: llama.convert_tokens_to_ids(t) for t in LLAMA_IDS} == LLAMA_IDS and llama.pad_token is None
+    for folder in (res / "models" / "llama", trained / "cross_family"):  # LLaMA-3.1's own tokenizer
+        llama = load_tokenizer(folder)
+        assert {t: llama.convert_tokens_to_ids(t) for t in LLAMA_IDS} == LLAMA_IDS and llama.pad_token is None
 
 
 def test_models_have_the_paper_architecture(shape_run):
