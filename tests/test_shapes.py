@@ -22,7 +22,7 @@ from interlat.text.tokenizer import load_tokenizer
 from interlat.variants import parse
 from tests.helpers import BIN, REPO, copy_repo
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the first test of each family runs its whole DAG (~5 min on 2 idle cores)
 
 # family -> (vocab rows of the sender's shape, {control token: its real id}, the end-of-turn token)
 EXPECT = {
