@@ -119,7 +119,9 @@ rule models:
         batch_size=lookup(dpath="models/{model}/batch_size", within=config),
         lr=lookup(dpath="models/{model}/lr", within=config),
         seed=lookup(dpath="models/{model}/seed", within=config),
-        shape=lookup(dpath="models/{model}/shape", within=config),
+        shape=lambda wildcards: repeat_option(
+            "--shape", config["models"][wildcards.model].get("shape", "")
+        ),
         width_divisor=lookup(dpath="models/{model}/width_divisor", within=config),
     shell:
         r"""
@@ -138,7 +140,7 @@ rule models:
             --batch-size {params.batch_size} \
             --lr {params.lr} \
             --seed {params.seed} \
-            --shape {params.shape:q} \
+            {params.shape} \
             --width-divisor {params.width_divisor} \
             --out {output:q} \
             >{log:q} 2>&1
