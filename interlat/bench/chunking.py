@@ -95,13 +95,25 @@ def bench_chunking(shape: str, layers: int, batch_size: int, tokens: int, messag
                    steps: int, seed: int) -> list[dict]:
     """(a) chunked and (b) unchunked, each in its own spawned process; one table row each."""
     import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    ctx = mp.get_context("spawn")
+    from interlat.errors import InterlatError
+
     res = {}
     for name, chunk in ((f"(a) chunked, {loss_chunk} tokens per chunk", loss_chunk), ("(b) unchunked: full logits", None)):
-        with ctx.Pool(1) as pool:
-            res[name] = pool.apply(run_method, (chunk, shape, layers, batch_size, tokens, message_rows, steps, seed,
-                                                torch.get_num_threads()))
+        args = (chunk, shape, layers, batch_size, tokens, message_rows, steps, seed, torch.get_num_threads())
+        try:
+            with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+                res[name] = pool.submit(run_method, *args).result()
+        except BrokenProcessPool:  # killed, e.g. by the kernel's OOM killer: a row that says so
+            res[name] = None
+    if not any(res.values()):
+        raise InterlatError("bench train: every method's process died (out of memory?)")
+    if not all(res.values()):
+        return [{c: "-" for c in COLUMNS} | ({"method": n, "s/step": f"{r['seconds']:.3g}", "peak MB over the step": f"{r['peak_mb']:.0f}",
+                                              "loss": f"{r['terms']['loss']:.6f}"} if r else {"method": f"{n}: process died (out of memory?)"})
+                for n, r in res.items()]
     (a, ra), (b, rb) = res.items()
     diff = max(abs(ra["terms"][k] - rb["terms"][k]) for k in rb["terms"])
     rel = max(abs(x - y) / max(abs(y), 1e-12) for x, y in zip(ra["grad_norms"], rb["grad_norms"], strict=True))
