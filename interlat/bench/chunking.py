@@ -26,7 +26,7 @@ from interlat.model.shapes import SHAPES
 from interlat.text.chat import IGNORE
 from interlat.train.objective import ReceiverObjective
 
-COLUMNS = ["method", "s/step", "peak MB over the step", "memory vs (b)", "time vs (b)", "loss", "max |Δ| terms", "max rel Δ grad norms"]
+COLUMNS = ["method", "s/step", "peak MB over the step", "memory vs (b)", "time vs (b)", "loss", "max abs Δ terms", "max rel Δ grad norms"]
 
 
 def paper_receiver(shape: str, layers: int, seed: int):
@@ -121,6 +121,6 @@ def bench_chunking(shape: str, layers: int, batch_size: int, tokens: int, messag
     for name, r in res.items():
         rows.append({"method": name, "s/step": f"{r['seconds']:.3g}", "peak MB over the step": f"{r['peak_mb']:.0f}",
                      "memory vs (b)": f"{r['peak_mb'] / rb['peak_mb']:.2f}x", "time vs (b)": f"{r['seconds'] / rb['seconds']:.2f}x",
-                     "loss": f"{r['terms']['loss']:.6f}", "max |Δ| terms": f"{diff:.1e}" if r is ra else "-",
+                     "loss": f"{r['terms']['loss']:.6f}", "max abs Δ terms": f"{diff:.1e}" if r is ra else "-",
                      "max rel Δ grad norms": f"{rel:.1e}" if r is ra else "-"})
     return rows
