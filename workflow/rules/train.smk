@@ -23,7 +23,8 @@ rule train:
     conda:
         "../envs/deepspeed.yaml"
     # one node: the image; several: none (the launcher enters it on every node)
-    container: get_train_container
+    container:
+        get_train_container
     threads: 1
     resources:
         mem_mb=8000,
