@@ -293,6 +293,9 @@ def test_changing_the_k_list_reruns_only_the_new_k(tmp_path_factory, tmp_path):
     override = tmp_path / "override.yaml"
     override.write_text(yaml.safe_dump({"compress": {"k_list": [*test_cfg["k_list"], new_k]}}))
     out = smk(work, "-n", "--configfile", "config/test.yaml", str(override))
-    assert planned_jobs(out) == {"compress": 1, "evaluate": 1, "latency": 1, "tables": 1, "all": 1}
+    n = 2  # one student, evaluation and latency per benchmark (MATH and ALFWorld both have Table 3)
+    assert planned_jobs(out) == {"compress": n, "evaluate": n, "latency": n, "tables": 1, "all": 1}
     text = out.stdout + out.stderr
-    assert f"compress/math/replicate0/K{new_k}" in text and f"compressed_{new_k}.parquet" in text and f"latency/math/K{new_k}.csv" in text
+    for benchmark in ("math", "alfworld"):
+        assert f"compress/{benchmark}/replicate0/K{new_k}" in text and f"latency/{benchmark}/K{new_k}.csv" in text
+    assert f"compressed_{new_k}.parquet" in text
