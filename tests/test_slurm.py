@@ -192,7 +192,7 @@ def test_train_job_killed_at_its_time_limit_resumes_on_retry(cluster, tiny, tmp_
     says so in one line and ends TIMEOUT without a receiver. The retry (the same job submitted
     again, as Snakemake's `retries:` does) logs `resumed from step N` and ends with the weights
     of an uninterrupted run."""
-    steps = _steps_lasting(tiny, tmp_path, 150)  # well past the kill (60-90 s after the start)
+    steps = _steps_lasting(tiny, tmp_path, 300)  # well past the kill (60-90 s after the start), even at 3x the calibrated pace
     run, ref = tmp_path / "run", tmp_path / "ref"
     script = tmp_path / "train.sh"
     script.write_text("#!/bin/bash\nexec " + " ".join(_train_argv(tiny, run, steps)) + "\n")
