@@ -162,16 +162,16 @@ def _train_argv(tiny, out: Path, steps: int) -> list[str]:
 
 
 def _steps_lasting(tiny, tmp: Path, seconds: float) -> int:
-    """Training steps that take about `seconds` here: timed 10 and 60 steps after a discarded warm
+    """Training steps that take about `seconds` here: timed 10 and 1,010 steps after a discarded warm
     run (a cold first start once made 10 steps look as slow as 60, so the job was given thousands
     of steps and its retry outlived the wait), startup cancelling; never under a quarter of the
-    60-step run's mean."""
+    1,010-step run's mean."""
     took = []
-    for n in (10, 10, 60):
+    for n in (10, 10, 1010):  # 1,000 steps apart: a few seconds of work, well above start-up jitter
         start = time.perf_counter()
         subprocess.run(_train_argv(tiny, tmp / f"calib{len(took)}", n), check=True, capture_output=True)
         took.append(time.perf_counter() - start)
-    per_step = max((took[2] - took[1]) / 50, took[2] / 60 / 4)
+    per_step = max((took[2] - took[1]) / 1000, took[2] / 1010 / 4)
     return int(seconds / per_step) + 1
 
 
@@ -192,7 +192,7 @@ def test_train_job_killed_at_its_time_limit_resumes_on_retry(cluster, tiny, tmp_
     says so in one line and ends TIMEOUT without a receiver. The retry (the same job submitted
     again, as Snakemake's `retries:` does) logs `resumed from step N` and ends with the weights
     of an uninterrupted run."""
-    steps = _steps_lasting(tiny, tmp_path, 300)  # well past the kill (60-90 s after the start), even at 3x the calibrated pace
+    steps = _steps_lasting(tiny, tmp_path, 240)  # well past the kill (60-90 s after the start)
     run, ref = tmp_path / "run", tmp_path / "ref"
     script = tmp_path / "train.sh"
     script.write_text("#!/bin/bash\nexec " + " ".join(_train_argv(tiny, run, steps)) + "\n")
