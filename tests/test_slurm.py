@@ -129,14 +129,14 @@ def test_pipeline_through_slurm_matches_local_run(cluster, tmp_path_factory):
     # Every job ran in the image: the localrules (data, data_alfworld, models: downloads on
     # the submitting host) there, every other job through sbatch inside its SLURM job.
     submitted = run.slurm_job_ids()
-    local = [r for r in re.findall(r"^localrule (\w+):", run.output, re.M) if r != "all"]
-    assert set(local) == {"data", "data_alfworld", "models"}, local
+    on_host = [r for r in re.findall(r"^localrule (\w+):", run.output, re.M) if r != "all"]
+    assert set(on_host) == {"data", "data_alfworld", "models"}, on_host
     logs = pipeline.job_logs(work)
-    assert len(submitted) + len(local) == len(logs), (len(submitted), local, logs)
+    assert len(submitted) + len(on_host) == len(logs), (len(submitted), on_host, logs)
     records = images.exec_log(work)
     assert len(records) == len(logs)
     assert {r["slurm_job_id"] for r in records if r["slurm_job_id"]} == set(submitted.values())
-    assert sum(not r["slurm_job_id"] for r in records) == len(local)
+    assert sum(not r["slurm_job_id"] for r in records) == len(on_host)
     assert all(r["marker"] == image.marker and r["rc"] == 0 for r in records), records
     for job_id in submitted.values():
         assert cluster.show_job(job_id)["JobState"] == "COMPLETED"
