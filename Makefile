@@ -98,7 +98,7 @@ run: $(BIN)/.installed
 
 ## test: lint and the whole test suite (slow tests included)
 test: $(BIN)/.installed
-	pytest -v
+	pytest -v --durations=40
 
 ## test-fast: unit tests only (under a minute)
 test-fast: $(BIN)/.installed

@@ -19,7 +19,7 @@ import yaml
 from interlat.shards import read_messages
 from interlat.text.chat import end_of_turn_id
 from interlat.text.tokenizer import load_tokenizer
-from interlat.variants import parse
+from interlat.variants import KINDS, RECEIVERS, parse
 from tests.helpers import BIN, REPO, copy_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the first test of each family runs its whole DAG (~5 min on 2 idle cores)
@@ -57,7 +57,8 @@ def test_tokenizers_carry_the_real_control_tokens_at_their_ids(shape_run):
         tok = load_tokenizer(folder)
         assert {t: tok.convert_tokens_to_ids(t) for t in ids} == ids, folder
         assert end_of_turn_id(tok) == ids[eot] != tok.eos_token_id
-    for folder in (res / "models" / "llama", trained / "cross_family"):  # LLaMA-3.1's own tokenizer
+    llama_folders = (res / "models" / "llama", trained / "cross_family") if family == "qwen2.5" else ()
+    for folder in llama_folders:  # LLaMA-3.1's own tokenizer (the cross-family receiver)
         llama = load_tokenizer(folder)
         assert {t: llama.convert_tokens_to_ids(t) for t in LLAMA_IDS} == LLAMA_IDS and llama.pad_token is None
 
@@ -67,7 +68,8 @@ def test_models_have_the_paper_architecture(shape_run):
     rows, _, _ = EXPECT[family]
     sender = json.loads((res / "models" / "sender" / "config.json").read_text())
     assert sender["vocab_size"] == rows and sender["num_hidden_layers"] == cfg["models"]["sender"]["layers"]
-    llama = json.loads((res / "models" / "llama" / "config.json").read_text())
+    llama_folder = res / "models" / ("llama" if family == "qwen2.5" else "sender")
+    llama = json.loads((llama_folder / "config.json").read_text())
     assert llama["model_type"] == "llama" and llama["vocab_size"] == 128_256
     assert llama["rope_parameters"]["rope_type"] == "llama3" and llama["pad_token_id"] is None
     if family == "qwen2.5":
@@ -91,12 +93,14 @@ def test_stored_message_ids_are_inside_the_real_vocabulary(shape_run):
 def test_every_variant_and_table_is_produced(shape_run):
     family, res, cfg = shape_run
     variants = cfg["evaluate"]["variants"]
-    assert "cross_family" in variants
+    extra = [f"compressed_{k}" for k in cfg["compress"]["k_list"]] + cfg["compress"]["baselines"]
+    assert {parse(v).kind for v in variants + extra} == set(KINDS)  # every way a message travels
+    if family == "qwen2.5":  # every receiver, LLaMA-3.1 beside Qwen included
+        assert {parse(v).receiver for v in variants} == set(RECEIVERS)
     for bench in ("math", "alfworld"):
         for v in variants:
             records = pl.read_parquet(res / "evaluate" / bench / "replicate0" / f"{v}.parquet")
             assert records.height > 0 and (records["variant"] == v).all(), (bench, v)
-    extra = [f"compressed_{k}" for k in cfg["compress"]["k_list"]] + cfg["compress"]["baselines"]
     for v in extra:
         assert parse(v).kind and (res / "evaluate" / "math" / "replicate0" / f"{v}.parquet").is_file()
     tables = res / "tables"

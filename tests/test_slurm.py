@@ -121,7 +121,7 @@ def test_pipeline_through_slurm_matches_local_run(cluster, tmp_path_factory):
         work,
         "--profile", "profiles/slurm",
         "--profile", "profiles/test-slurm",
-        "--configfile", "config/test.yaml",
+        "--configfile", *pipeline.CONFIGS,
         "--config", f"container={image.uri}",
         env=env,
     ).check()  # fmt: skip

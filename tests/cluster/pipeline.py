@@ -18,6 +18,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+#: the container and SLURM runs' configuration: config/test.yaml with fewer jobs (tests/cluster/small.yaml)
+CONFIGS = ("config/test.yaml", "tests/cluster/small.yaml")
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)")
 
 
@@ -159,7 +161,7 @@ def local_container_run(image, workdir_factory) -> Run:
             "--cores",
             "2",
             "--configfile",
-            "config/test.yaml",
+            *CONFIGS,
             "--config",
             f"container={image.uri}",
             env=env,
