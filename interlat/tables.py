@@ -327,6 +327,24 @@ def read_records(path) -> pl.DataFrame:
     return df
 
 
+def concat_records(files: list[tuple[str, pl.DataFrame]]) -> pl.DataFrame:
+    """Records of several evaluation files as one frame: columns one file has and another lacks
+    are null there, types are widened to a common one; columns that cannot be joined are one
+    line naming the two files."""
+    from interlat.errors import InterlatError
+
+    try:
+        return pl.concat([df for _, df in files], how="diagonal_relaxed")
+    except pl.exceptions.PolarsError:
+        first, schema = files[0][0], files[0][1].schema
+        for path, df in files[1:]:
+            clash = [c for c in df.columns if c in schema and df.schema[c] != schema[c]]
+            if clash:
+                raise InterlatError(f'{path}: column "{clash[0]}": {df.schema[clash[0]]}, but {schema[clash[0]]} '
+                                    f"in {first}; records of one table must share their columns' types") from None
+        raise
+
+
 def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -> str:
     """The tables stage: Tables 1-3 (CSV + Markdown) and plots from the per-example records in `out`."""
     from interlat import plots
@@ -335,15 +353,16 @@ def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -
     frames: dict[str, list] = {}
     for p in evaluations:
         df = read_records(p)
-        frames.setdefault(benchmark_of(df), []).append(df)
-    compressed = [read_records(p) for p in compress_evaluations]  # all records checked before anything is written
+        frames.setdefault(benchmark_of(df), []).append((str(p), df))
+    # all records checked before anything is written
+    compressed = [(str(p), read_records(p)) for p in compress_evaluations]
     # labels benchmark/replicate<r>/receiver (train/<benchmark>/replicate<r>/<receiver>.csv)
     logs = {"/".join([*Path(p).parent.parts[-2:], Path(p).stem]): pl.read_csv(p) for p in train_logs}
     claims = {}
     shown = []
     with atomic_dir(out) as tmp:
         if "math" in frames:
-            records = pl.concat(frames["math"])
+            records = concat_records(frames["math"])
             t2 = math_table(records, list(dict.fromkeys(records["variant"].to_list())))
             t2.write_csv(tmp / "table2_math.csv", float_precision=4)
             shown.append(to_markdown(t2, ["overall", "level3", "level4", "level5"], "Table 2: MATH accuracy"))
@@ -352,7 +371,7 @@ def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -
             plots.accuracy_plot(t2, tmp / "accuracy.png", "MATH-format accuracy per variant")
             claims["math"] = comparison_table(records, "correct")
         if "alfworld" in frames:
-            records = pl.concat(frames["alfworld"])
+            records = concat_records(frames["alfworld"])
             t1 = alfworld_table(records, list(dict.fromkeys(records["variant"].to_list())))
             types = task_type_table(records)
             t1.write_csv(tmp / "table1_alfworld.csv", float_precision=4)
@@ -369,12 +388,12 @@ def run_tables(*, evaluations, train_logs, compress_evaluations, latency, out) -
         if logs:
             plots.training_plot(logs, tmp / "training.png")
         by_bench = {}
-        for df in compressed:
-            by_bench.setdefault(benchmark_of(df), []).append(df)
+        for path, df in compressed:
+            by_bench.setdefault(benchmark_of(df), []).append((path, df))
         for bench, dfs in by_bench.items():  # latency files sit in latency/<benchmark>/ (all: one benchmark)
             mine = [p for p in latency if len(by_bench) == 1 or Path(p).parent.name == bench]
             lat = pl.concat([pl.read_csv(p) for p in mine], how="diagonal_relaxed") if mine else None
-            t3 = compression_table(pl.concat(dfs), lat)
+            t3 = compression_table(concat_records(dfs), lat)
             shown.append(compression_markdown(t3, bench))
             stem = {"math": (tmp / "table3_compression.csv", tmp / "table3_compression.md", tmp / "compression.png"),
                     "alfworld": (tmp / "table3_compression_alfworld.csv", tmp / "table3_compression_alfworld.md",

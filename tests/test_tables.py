@@ -95,3 +95,33 @@ def test_plots_write_pngs(tmp_path):
     plots.training_plot(logs, tmp_path / "t.png")
     for name in ("a.png", "t.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_records_with_other_columns_or_integer_widths_make_one_table(tmp_path):
+    """Records written by another version (an extra column, Int32 levels) join the others: the
+    missing column is null there, the integers widen; no ShapeError."""
+    from interlat.tables import run_tables
+
+    base = records({0: [True, False, True, False]}).with_columns(pl.lit("algebra").alias("subject"))
+    other = base.with_columns(pl.col("level").cast(pl.Int32), pl.lit(0).alias("train_seed"),
+                              pl.lit("text").alias("variant"))
+    paths = [tmp_path / "interlat.parquet", tmp_path / "text.parquet"]
+    base.write_parquet(paths[0])
+    other.write_parquet(paths[1])
+    run_tables(evaluations=paths, train_logs=[], compress_evaluations=[], latency=[], out=tmp_path / "tables")
+    t2 = pl.read_csv(tmp_path / "tables" / "table2_math.csv")
+    assert t2["variant"].to_list() == ["interlat", "text"]
+
+
+def test_records_whose_columns_cannot_join_are_one_line_naming_both_files(tmp_path):
+    from interlat.errors import InterlatError
+    from interlat.tables import run_tables
+
+    base = records({0: [True, False]}).with_columns(pl.lit("algebra").alias("subject"), pl.lit(1).alias("extra"))
+    other = base.with_columns(pl.lit(b"1").alias("extra"), pl.lit("text").alias("variant"))
+    paths = [tmp_path / "interlat.parquet", tmp_path / "text.parquet"]
+    base.write_parquet(paths[0])
+    other.write_parquet(paths[1])
+    with pytest.raises(InterlatError, match=r'text\.parquet: column "extra": .*interlat\.parquet') as err:
+        run_tables(evaluations=paths, train_logs=[], compress_evaluations=[], latency=[], out=tmp_path / "tables")
+    assert "\n" not in str(err.value) and not (tmp_path / "tables").exists()
