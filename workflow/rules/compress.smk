@@ -10,7 +10,11 @@ OUTPUTS: results/<run>/compress/<benchmark>/replicate<r>/K<K>/ (student checkpoi
     sender's full message and the untrained baselines, `K<K>` the full message and that student;
     both on the first replicate)
 Resumable training state: work/<run>/compress/<benchmark>/replicate<r>/K<K>/
+Report: each latency CSV under "3. Compression" / <benchmark> (interlat/report_layout.py;
+    caption workflow/report/latency.rst)
 """
+
+from interlat import report_layout
 
 
 rule compress:
@@ -94,7 +98,13 @@ rule latency:
     input:
         unpack(get_latency_input),
     output:
-        "results/{run}/latency/{benchmark}/{message}.csv",
+        report(
+            "results/{run}/latency/{benchmark}/{message}.csv",
+            caption="../report/latency.rst",
+            category=report_layout.STAGES["compression"],
+            subcategory=report_layout.benchmark_subcategory,
+            labels=report_layout.latency_labels,
+        ),
     log:
         "logs/{run}/latency/{benchmark}/{message}.log",
     benchmark:

@@ -5,7 +5,11 @@ REQUIRED INPUTS: results/<run>/models/{receiver,llama}/, results/<run>/convert/<
 OUTPUTS: results/<run>/train/<benchmark>/replicate<r>/<receiver>/ (checkpoint), <receiver>.csv
     (loss log); replicate r trains with seed train.seed + r
 Resumable training state: work/<run>/train/<benchmark>/replicate<r>/<receiver>/
+Report: each <receiver>.csv under "2. Training" / <benchmark> (interlat/report_layout.py;
+    caption workflow/report/train.rst)
 """
+
+from interlat import report_layout
 
 
 rule train:
@@ -15,7 +19,13 @@ rule train:
         ckpt=directory(
             "results/{run}/train/{benchmark}/replicate{replicate}/{receiver}"
         ),
-        log_csv="results/{run}/train/{benchmark}/replicate{replicate}/{receiver}.csv",
+        log_csv=report(
+            "results/{run}/train/{benchmark}/replicate{replicate}/{receiver}.csv",
+            caption="../report/train.rst",
+            category=report_layout.STAGES["training"],
+            subcategory=report_layout.benchmark_subcategory,
+            labels=report_layout.train_labels,
+        ),
     log:
         "logs/{run}/train/{benchmark}/replicate{replicate}/{receiver}.log",
     benchmark:
