@@ -27,7 +27,7 @@ import torch
 
 from interlat.model.decode import Sampling, decode
 from interlat.model.insertion import insert_message, left_pad
-from interlat.runtime import cpu_name
+from interlat.runtime import compute_dtype, cpu_name, local_device
 from interlat.variants import BASELINE, COMPRESSED, is_variant, parse
 
 #: Sender sampling while timing (the collection defaults); the receiver samples as evaluation does.
@@ -269,7 +269,7 @@ def load_pipeline(
     from interlat.model.folders import load_lm
 
     receiver, tokenizer = load_receiver(receiver_dir, device=device)
-    dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+    dtype = compute_dtype(device)
     sender = load_lm(sender_dir, dtype, "sender model").to(device).eval()
     students = {}
     for path in student_dirs:
@@ -321,7 +321,7 @@ def run_latency(*, sender, receiver, students, conversations, latents, variants:
     from interlat.text.tokenizer import load_tokenizer
 
     check_variants(variants)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = local_device()  # GPU in bf16 where there is one (interlat/runtime.py), like evaluation
     snd, rec, stu, work = load_pipeline(sender, receiver, students, conversations, latents, tasks, device)
     episodes = any("game" in r for r in read_conversations(conversations))
     stops = frozenset(stop_ids(load_tokenizer(receiver), rec.lm)) if episodes else frozenset()
