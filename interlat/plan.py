@@ -192,7 +192,7 @@ def decode_seconds(weights: float, tokens_per_step: int, n: int, gpus: int = 1) 
 
 def plan_rows(config: dict, profile: dict) -> list[Row]:
     """One row per GPU rule and benchmark (train: per receiver base) of a merged, defaulted config."""
-    from interlat.variants import RECEIVERS, receivers_of
+    from interlat.variants import RECEIVERS, receivers_of, variants_for
 
     _, tflops, _ = GPUS["H100 80GB"]
     arch = {m: architecture(s) for m, s in config["models"].items()}
@@ -217,7 +217,7 @@ def plan_rows(config: dict, profile: dict) -> list[Row]:
         g = max(1, b["gpu"]) * b["nodes"]
         stage, offload = zero_stage(config, "train")
         t = prompt + cap + text
-        for base in sorted({RECEIVERS[r][1] or tr["receiver_base"] for r in receivers_of(config["evaluate"]["variants"])}):
+        for base in sorted({RECEIVERS[r][1] or tr["receiver_base"] for r in receivers_of(variants_for(config, bench))}):
             a = arch[base]
             n = a.params + adapter_params(a.hidden, sender.hidden)
             wt, gr, op, host_opt = training_state(n, stage, offload, g)

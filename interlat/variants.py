@@ -174,6 +174,13 @@ def receivers_of(names) -> list[str]:
     return sorted({"interlat"} | {parse(n).receiver for n in names})
 
 
+def variants_for(config: dict, benchmark: str) -> list[str]:
+    """The variants a run evaluates on `benchmark`: `evaluate.<benchmark>.variants` where the
+    config sets it (e.g. fewer ALFWorld episodes than MATH tasks), else `evaluate.variants`."""
+    own = (config["evaluate"].get(benchmark) or {}).get("variants")
+    return list(own) if own else list(config["evaluate"]["variants"])
+
+
 # --------------------------------------------------------------------------- perturbations
 #: Fixed variant names `perturb` handles; the parametric families are in `MESSAGE_VARIANT_PATTERNS`.
 MESSAGE_VARIANTS = tuple(

@@ -19,7 +19,7 @@ import yaml
 from interlat.shards import read_messages
 from interlat.text.chat import end_of_turn_id
 from interlat.text.tokenizer import load_tokenizer
-from interlat.variants import KINDS, RECEIVERS, parse
+from interlat.variants import EMPTY, KINDS, LATENT, RECEIVERS, TEXT, parse, variants_for
 from tests.helpers import BIN, REPO, copy_repo
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the first test of each family runs its whole DAG (~5 min on 2 idle cores)
@@ -97,8 +97,10 @@ def test_every_variant_and_table_is_produced(shape_run):
     assert {parse(v).kind for v in variants + extra} == set(KINDS)  # every way a message travels
     if family == "qwen2.5":  # every receiver, LLaMA-3.1 beside Qwen included
         assert {parse(v).receiver for v in variants} == set(RECEIVERS)
+    resolved = yaml.safe_load((res / "run_config.yaml").read_text())  # the default's ALFWorld list applies
+    assert {parse(v).kind for v in variants_for(resolved, "alfworld")} >= {LATENT, TEXT, EMPTY}
     for bench in ("math", "alfworld"):
-        for v in variants:
+        for v in variants_for(resolved, bench):
             records = pl.read_parquet(res / "evaluate" / bench / "replicate0" / f"{v}.parquet")
             assert records.height > 0 and (records["variant"] == v).all(), (bench, v)
     for v in extra:

@@ -4,6 +4,8 @@ One module-scoped run; the tests then check the outputs, the table's shape, a no
 incremental reruns (`snakemake -n` job lists) and the HTML report.
 """
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -170,3 +172,20 @@ def test_second_run_from_scratch_gives_byte_identical_tables(finished, tmp_path_
         a = pl.read_parquet(f).drop("seconds", strict=False)
         b = pl.read_parquet(again / f.relative_to(finished)).drop("seconds", strict=False)
         assert a.equals(b), f.name
+
+
+def test_default_plans_alfworld_variants_and_table3_benchmarks_from_its_config(tmp_path):
+    """The default's own lists decide its DAG: ALFWorld evaluates `evaluate.alfworld.variants`
+    (and trains only the receivers those need), Table 3 covers `compress.benchmarks` only."""
+    work = copy_repo(tmp_path)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    listed = subprocess.run([str(BIN / "snakemake"), "-n", "--cores", "2", "--summary"], cwd=work,
+                            capture_output=True, text=True, check=True, env=env).stdout
+    targets = [line.split("\t")[0] for line in listed.splitlines() if "\t" in line][1:]
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    alf = cfg["evaluate"]["alfworld"]["variants"]
+    assert set(alf) < set(cfg["evaluate"]["variants"]) and cfg["compress"]["benchmarks"] == ["math"]
+    assert {t.split("/")[-1].removesuffix(".parquet") for t in targets if "/evaluate/alfworld/" in t} == set(alf)
+    assert not [t for t in targets if "/compress/alfworld/" in t or "/latency/alfworld/" in t]
+    assert {t.split("/")[-1] for t in targets if "/train/alfworld/" in t and t.count(".") == 0} == {"interlat"}
+    assert [t for t in targets if "/compress/math/" in t] and [t for t in targets if "/train/math/replicate0/no_cot" in t]

@@ -8,7 +8,7 @@ import re
 import shlex
 
 from interlat.launch import container_of, gpus_per_node, torchrun
-from interlat.variants import COMPRESSED, RECEIVERS, receivers_of
+from interlat.variants import COMPRESSED, RECEIVERS, receivers_of, variants_for
 from interlat.variants import parse as parse_variant
 
 
@@ -94,9 +94,9 @@ def get_latents(wildcards):
     )
 
 
-def get_receivers():
-    """Receivers the configured variants need (always the interlat receiver)."""
-    return receivers_of(config["evaluate"]["variants"])
+def get_receivers(benchmark):
+    """Receivers the variants evaluated on `benchmark` need (always the interlat receiver)."""
+    return receivers_of(variants_for(config, benchmark))
 
 
 def hub_snapshot(kind, repo_id, revision):
@@ -260,23 +260,31 @@ def get_replicate_seed(section):
 
 
 def get_evaluations(wildcards):
-    return expand(
-        "results/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}.parquet",
-        run=RUN,
-        benchmark=config["benchmarks"],
-        replicate=config["replicates"],
-        variant=config["evaluate"]["variants"],
-    )
+    return [
+        path
+        for benchmark in config["benchmarks"]
+        for path in expand(
+            "results/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}.parquet",
+            run=RUN,
+            benchmark=benchmark,
+            replicate=config["replicates"],
+            variant=variants_for(config, benchmark),
+        )
+    ]
 
 
 def get_train_logs(wildcards):
-    return expand(
-        "results/{run}/train/{benchmark}/replicate{replicate}/{receiver}.csv",
-        run=RUN,
-        benchmark=config["benchmarks"],
-        replicate=config["replicates"],
-        receiver=get_receivers(),
-    )
+    return [
+        path
+        for benchmark in config["benchmarks"]
+        for path in expand(
+            "results/{run}/train/{benchmark}/replicate{replicate}/{receiver}.csv",
+            run=RUN,
+            benchmark=benchmark,
+            replicate=config["replicates"],
+            receiver=get_receivers(benchmark),
+        )
+    ]
 
 
 def get_final_outputs():
@@ -284,12 +292,9 @@ def get_final_outputs():
 
 
 # Compression (docs/method.md section 4): students, Table 3's evaluations and latencies.
-#: benchmarks with Table 3 (students, untrained baselines, latency); the paper's is ALFWorld
-COMPRESS_BENCHMARKS = ("math", "alfworld")
-
-
 def get_compress_benchmarks():
-    return [b for b in config["benchmarks"] if b in COMPRESS_BENCHMARKS]
+    """Benchmarks with a Table 3 (compress.benchmarks; the paper's is ALFWorld)."""
+    return [b for b in config["benchmarks"] if b in config["compress"]["benchmarks"]]
 
 
 def get_compress_variants():

@@ -48,6 +48,10 @@ def check_config(config):
     baselines untrained ones, heads a multiple of KV heads. Raises a one-line WorkflowError.
     """
     named = [("evaluate.variants", v) for v in config["evaluate"]["variants"]]
+    named += [
+        ("evaluate.alfworld.variants", v)
+        for v in config["evaluate"]["alfworld"].get("variants") or []
+    ]
     named += [("compress.baselines", v) for v in config["compress"]["baselines"]]
     for key, name in named:
         try:
