@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Build the interlat image with podman, optionally over a locally made Debian base,
-# and optionally export it as a docker-archive (what `apptainer build x.sif
-# docker-archive://x.tar` and `docker load` consume).
+# Build an interlat image with podman from the one recipe containers/Dockerfile,
+# optionally over a locally made Debian base, and optionally export it as a
+# docker-archive (what `apptainer build x.sif docker-archive://x.tar` and `docker
+# load` consume).
 #
 # Usage: containers/build.sh [options] [-- extra podman build args]
-#   --variant cpu|cuda   which Dockerfile (containers/Dockerfile.<variant>; default cpu)
+#   --variant cpu|cuda   which torch (build arg TORCH_BUILD; default cpu): cpu = the
+#                        CPU wheel, cuda = PyPI's torch (the CUDA build, ~3 GB of
+#                        nvidia-* wheels); image interlat-<variant>
 #   --local-base         build FROM localhost/debian-base:bookworm, made here with
 #                        debootstrap (for hosts that cannot reach a registry);
 #                        the rootfs tarball is cached in $INTERLAT_BASE_CACHE
 #                        (default /var/tmp/interlat-base) so reruns skip debootstrap
-#   --base REF           build FROM this image instead (default: the Dockerfile's ARG BASE)
+#   --base REF           build FROM this image instead (default: the recipe's ARG BASE)
 #   --tag REF            image name (default localhost/interlat-<variant>:<version>)
 #   --save FILE.tar      also write `podman save --format docker-archive`
 #   --info FILE.json     write build facts (image id, size, build seconds, URI) as JSON
@@ -22,6 +25,9 @@
 #                        has one; else the Dockerfile pulls torch from the PyTorch index)
 #   DEBIAN_MIRROR        mirror for debootstrap (default: from /etc/apt sources)
 #   INTERLAT_BASE_CACHE  cache directory for the debootstrap tarball
+#
+# Extra args go to `podman build`, e.g. `-- --target python` for the stage without
+# the package (then the marker /opt/interlat/IMAGE is absent and reported empty).
 #
 # Prints one line `image_id=... size_bytes=... build_seconds=...` at the end.
 set -euo pipefail
@@ -47,12 +53,16 @@ while [ $# -gt 0 ]; do
         --info) info="$2"; shift 2 ;;
         --runtime) runtime="$2"; shift 2 ;;
         --) shift; extra=("$@"); break ;;
-        -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "build.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
-dockerfile="$here/Dockerfile.$variant"
+case "$variant" in
+    cpu|cuda) ;;
+    *) echo "build.sh: --variant must be cpu or cuda, not '$variant'" >&2; exit 2 ;;
+esac
+dockerfile="$here/Dockerfile"
 [ -f "$dockerfile" ] || { echo "build.sh: no $dockerfile" >&2; exit 2; }
 command -v podman >/dev/null || { echo "build.sh: podman not found (.ci/install-system-deps.sh)" >&2; exit 2; }
 
@@ -96,7 +106,7 @@ make_local_base() {
         debootstrap --variant=minbase \
             --include=python3,python3-venv,python3-pip,ca-certificates \
             bookworm "$dir" "$mirror" >&2
-        # Drop what only the bootstrap needed; the Dockerfiles run apt-get update.
+        # Drop what only the bootstrap needed; the Dockerfile runs apt-get update.
         rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/cache/apt/*.bin \
             "$dir"/var/lib/apt/lists/* "$dir"/usr/share/doc/* "$dir"/usr/share/man/* \
             "$dir"/var/log/*.log "$dir"/var/log/apt/*
@@ -110,7 +120,8 @@ make_local_base() {
     log "imported $base_ref"
 }
 
-build_args=(--build-arg "IMAGE_NAME=$image_name" --build-arg "IMAGE_VERSION=$version")
+build_args=(--build-arg "TORCH_BUILD=$variant"
+            --build-arg "IMAGE_NAME=$image_name" --build-arg "IMAGE_VERSION=$version")
 if [ "$local_base" -eq 1 ]; then
     make_local_base
     base="$base_ref"
@@ -158,7 +169,7 @@ if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
 fi
 
 # --- build ---------------------------------------------------------------------
-log "podman build $tag from $dockerfile"
+log "podman build $tag from $dockerfile (TORCH_BUILD=$variant)"
 start=$(date +%s.%N)
 podman build --runtime "$runtime" \
     -f "$dockerfile" -t "$tag" \
@@ -169,9 +180,11 @@ build_seconds="$(python3 -c "print(round($end - $start, 1))")"
 
 image_id="$(podman image inspect --format '{{.Id}}' "$tag")"
 size_bytes="$(podman image inspect --format '{{.Size}}' "$tag")"
+# Empty for `--target python` (the marker is written by the last stage); a container
+# that does not start still fails the script.
 marker="$(podman run --rm --runtime "$runtime" --network none \
     --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 \
-    "$tag" cat /opt/interlat/IMAGE)"
+    "$tag" sh -c 'cat /opt/interlat/IMAGE 2>/dev/null || true')"
 
 save_bytes=""
 if [ -n "$save" ]; then

@@ -2,7 +2,7 @@
 the test-config pipeline run with `--use-apptainer` through the stand-in apptainer.
 
 What is real and what is stood in (docs/cluster.md, "What the tests exercise"):
-podman builds containers/Dockerfile.cpu for real and runs every job in that image;
+podman builds containers/Dockerfile (TORCH_BUILD=cpu) for real and runs every job in that image;
 only the `apptainer` executable Snakemake calls is a stand-in (tests/cluster/apptainer)
 that maps `pull`/`exec` onto the podman image and records, from inside each job's
 container, the marker /opt/interlat/IMAGE.

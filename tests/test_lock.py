@@ -118,7 +118,8 @@ def test_this_environment_is_the_lock():
 
 def test_makefile_images_and_ci_install_the_lock():
     assert "--require-hashes --no-deps -r $(LOCK)" in (REPO / "Makefile").read_text()
-    for name in ("Dockerfile.cpu", "Dockerfile.cuda"):
-        text = (REPO / "containers" / name).read_text()
-        assert "COPY requirements.lock" in text and "--require-hashes --no-deps -r /tmp/interlat/requirements.lock" in text
+    # One recipe for both images (containers/Dockerfile, TORCH_BUILD=cpu|cuda).
+    assert sorted(p.name for p in (REPO / "containers").glob("Dockerfile*")) == ["Dockerfile"]
+    text = (REPO / "containers" / "Dockerfile").read_text()
+    assert "COPY requirements.lock" in text and "--require-hashes --no-deps -r /tmp/interlat/requirements.lock" in text
     assert "make test" in (REPO / ".ci/run").read_text()

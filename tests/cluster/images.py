@@ -5,6 +5,8 @@ is reachable on CI hosts) and tagged `localhost/interlat-cpu:ctx-<hash>`, where 
 hash covers everything that goes into it: the Dockerfile, build.sh, pyproject.toml, requirements.lock
 and the interlat package. A matching tag is reused as is; after a code change the
 rebuild reruns only the last layers (podman's layer cache keeps the dependencies).
+`build_image` builds either variant of the one recipe over that same base (the CUDA
+image's test uses it, and `remove_image` afterwards).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def check_available() -> None:
 
 def context_files() -> list[Path]:
     files = [
-        REPO / "containers" / "Dockerfile.cpu",
+        REPO / "containers" / "Dockerfile",
         REPO / "containers" / "build.sh",
         REPO / "pyproject.toml",
         REPO / "requirements.lock",
@@ -96,18 +98,7 @@ def ensure_cpu_image(log_dir: Path) -> Image:
     info = _inspect(tag)
     build_seconds = None
     if info is None:
-        log = Path(log_dir) / "build.log"
-        start = time.monotonic()
-        with open(log, "w") as fh:
-            proc = subprocess.run(
-                [str(REPO / "containers" / "build.sh"), "--local-base", "--tag", tag],
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-            )
-        build_seconds = round(time.monotonic() - start, 1)
-        if proc.returncode != 0:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-            raise AssertionError(f"containers/build.sh failed ({log}):\n{tail}")
+        build_seconds = build_image("cpu", tag, Path(log_dir) / "build.log")
         info = _inspect(tag)
         _drop_stale_tags(keep=tag)
     return Image(
@@ -117,6 +108,51 @@ def ensure_cpu_image(log_dir: Path) -> Image:
         size_bytes=int(info["Size"]),
         build_seconds=build_seconds,
     )
+
+
+def build_image(variant: str, tag: str, log: Path, *podman_args: str) -> float:
+    """Build `variant` (cpu or cuda) of containers/Dockerfile over the local debootstrap base
+    (made once and shared by every build here) as `tag`; returns the build's seconds.
+
+    `podman_args` go to `podman build` (e.g. "--target", "python")."""
+    check_available()
+    argv = [
+        str(REPO / "containers" / "build.sh"),
+        "--variant",
+        variant,
+        "--local-base",
+        "--tag",
+        tag,
+    ]
+    if podman_args:
+        argv += ["--", *podman_args]
+    start = time.monotonic()
+    with open(log, "w") as fh:
+        proc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT)
+    seconds = round(time.monotonic() - start, 1)
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise AssertionError(f"containers/build.sh --variant {variant} failed ({log}):\n{tail}")
+    return seconds
+
+
+def image_size(tag: str) -> int:
+    info = _inspect(tag)
+    if info is None:
+        raise AssertionError(f"no image {tag}")
+    return int(info["Size"])
+
+
+def layers(tag: str) -> list[str] | None:
+    """The image's layer digests, base first (None: no such image)."""
+    info = _inspect(tag)
+    return None if info is None else list(info["RootFS"]["Layers"])
+
+
+def remove_image(tag: str) -> None:
+    """Untag and delete `tag`, with the layers no other image uses (the shared base and
+    apt layers stay while the CPU image holds them)."""
+    subprocess.run(["podman", "rmi", "--force", tag], capture_output=True)
 
 
 def _drop_stale_tags(keep: str) -> None:
