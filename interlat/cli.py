@@ -255,6 +255,7 @@ def train(base, conversations, latents, mode, steps, epochs, batch_size, gradien
 @config_option("--eval-fraction", key="compress.eval_fraction", help="Held-out share of tasks for early stopping (paper 0.05).")
 @config_option("--eval-every", key="compress.eval_every", help="Steps between held-out evaluations.")
 @config_option("--patience", key="compress.patience", help="Evaluations without improvement before stopping (paper 5).")
+@config_option("--select", key="compress.select", help="What early stopping keeps: the lowest held-out loss or the most held-out answers right (greedy).")
 @config_option("--kl-weight", key="compress.kl_weight", help="Weight of the uncertainty-weighted KL term.")
 @config_option("--align-weight", key="compress.align_weight", help="Weight of the latent alignment term.")
 @config_option("--temperature", key="compress.temperature", help="Distillation temperature T of the KL term.")
@@ -263,7 +264,7 @@ def train(base, conversations, latents, mode, steps, epochs, batch_size, gradien
 @config_option("--seed", key="compress.seed", help="Random seed (initialisation, data order, held-out split).")
 @work_dir_option()
 @out_option("Output student checkpoint folder.")
-def compress(teacher, student, conversations, latents, k, epochs, max_steps, batch_size, gradient_accumulation, lr, warmup_ratio, weight_decay, max_grad_norm, gradient_checkpointing, checkpoint_every, eval_fraction, eval_every, patience, kl_weight, align_weight, temperature, engine, deepspeed_config, seed, work_dir, out):
+def compress(teacher, student, conversations, latents, k, epochs, max_steps, batch_size, gradient_accumulation, lr, warmup_ratio, weight_decay, max_grad_norm, gradient_checkpointing, checkpoint_every, eval_fraction, eval_every, patience, select, kl_weight, align_weight, temperature, engine, deepspeed_config, seed, work_dir, out):
     """Train a compression student that emits K latents in place of the sender's plan.
 
     \b
@@ -278,7 +279,7 @@ def compress(teacher, student, conversations, latents, k, epochs, max_steps, bat
     cfg = CompressConfig(K=k, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                          gradient_accumulation=gradient_accumulation, lr=lr, warmup_ratio=warmup_ratio,
                          weight_decay=weight_decay, max_grad_norm=max_grad_norm, eval_fraction=eval_fraction,
-                         eval_every=eval_every, patience=patience, kl_weight=kl_weight, align_weight=align_weight,
+                         eval_every=eval_every, patience=patience, select=select, kl_weight=kl_weight, align_weight=align_weight,
                          temperature=temperature, gradient_checkpointing=gradient_checkpointing,
                          checkpoint_every=checkpoint_every, seed=seed, engine=engine,
                          deepspeed_config=str(deepspeed_config) if deepspeed_config else None)

@@ -70,6 +70,15 @@ class CompressionLoss:
         lg_b, _, m_b = self.teacher_logits(batch, empty, none, delimiters=False)
         return adapted, lengths, lg_d, m_d, lg_b, m_b
 
+    @torch.no_grad()
+    def answers_right(self, batch: dict) -> torch.Tensor:
+        """Per task [B] bool: the teacher, given the student's K latents, predicts every reference
+        answer token greedily. Under teacher forcing on the reference that is exactly whether greedy
+        decoding writes the reference answer: the held-out accuracy early stopping can select on."""
+        _, rows, target, mask = self.student_path(batch)
+        logits = rows if self.loss_chunk is None else self.teacher.head(rows)  # answer rows only: small
+        return ((logits.argmax(-1) == target) | ~mask).all(-1) & mask.any(-1)
+
     def __call__(self, batch: dict) -> dict[str, torch.Tensor]:
         adapted_a, lg_a, target, m_a = self.student_path(batch)
         adapted_d, len_d, lg_d, m_d, lg_b, m_b = self.reference_paths(batch)

@@ -44,7 +44,7 @@ from interlat.workdir import finish
 
 log = logging.getLogger(__name__)
 
-LOG_FIELDS = ("step", "loss", "ce", "l_kl", "l_align", "lr", "eval_loss")
+LOG_FIELDS = ("step", "loss", "ce", "l_kl", "l_align", "lr", "eval_loss", "eval_answers")
 
 
 @dataclass
@@ -63,6 +63,7 @@ class CompressConfig:
     eval_fraction: float = 0.05  #: held-out share of tasks for early stopping (paper 5%)
     eval_every: int = 20  #: steps between evaluations
     patience: int = 10  #: evaluations without improvement before stopping (paper 5)
+    select: str = "loss"  #: what early stopping keeps: lowest held-out loss, or most held-out answers right
     kl_weight: float = 0.1  #: weight of L_kl
     align_weight: float = 0.1  #: weight of L_align
     temperature: float = 4.0  #: distillation temperature T of L_kl
@@ -85,6 +86,7 @@ class CompressConfig:
             "compress.eval_fraction": 0 <= self.eval_fraction < 1,
             "compress.eval_every": self.eval_every >= 1,
             "compress.patience": self.patience >= 1,
+            "compress.select": self.select in ("loss", "answers"),
             "compress.temperature": self.temperature > 0,
             "compress.checkpoint_every": self.checkpoint_every >= 1,
         }
@@ -124,7 +126,8 @@ class CompressTrainer(TrainLoop):
         self.total = cfg.total_steps(len(train_samples), self.batching)
         self.engine, self.ds_config = None, None
         self.vocab = student.lm.get_input_embeddings().weight.shape[0]
-        self.best_loss, self.best_step, self.bad_evals = math.inf, -1, 0
+        self.best_loss, self.best_step, self.bad_evals = math.inf, -1, 0  # best_loss: what `score` minimises
+        self.best_eval = [math.nan, math.nan]  # held-out (loss, answers right) of the best step
 
     # -- setup -------------------------------------------------------------
     def setup(self) -> None:
@@ -185,10 +188,10 @@ class CompressTrainer(TrainLoop):
                 self.opt.step()
                 self.sched.step()
             row = {k: sum(p[k] for p in parts) / accum for k in ("loss", "ce", "l_kl", "l_align")}
-            row.update(step=self.step, lr=self.sched.get_last_lr()[0], eval_loss=math.nan)
+            row.update(step=self.step, lr=self.sched.get_last_lr()[0], eval_loss=math.nan, eval_answers=math.nan)
             self.step += 1
             if self.step % cfg.eval_every == 0 or self.step == self.total:
-                row["eval_loss"] = self.score()
+                row["eval_loss"], row["eval_answers"] = self.score()
             self.rows.append(row)
             if self.step % 10 == 0 or self.step == self.total:
                 log.info("step %d/%d loss %.4f ce %.4f eval %.4f", self.step, self.total, row["loss"], row["ce"], row["eval_loss"])
@@ -210,27 +213,38 @@ class CompressTrainer(TrainLoop):
         return {k: float(out[k].detach()) for k in ("loss", "ce", "l_kl", "l_align")}
 
     @torch.no_grad()
-    def eval_loss(self) -> float:
-        """Mean total loss over the held-out tasks (student in eval mode). Every rank scores all of
-        them (ZeRO-3 gathers parameters collectively); rank 0's value is the one all ranks use."""
+    def evaluate(self) -> tuple[float, float]:
+        """(mean total loss, share of tasks answered right greedily) over the held-out tasks, student
+        in eval mode. Every rank scores all of them (ZeRO-3 gathers parameters collectively); rank
+        0's values are the ones all ranks use."""
         self.student.eval()
-        total, n = 0.0, 0
+        total, right, n = 0.0, 0, 0
         for i in range(0, len(self.eval_samples), self.cfg.batch_size):
             part = self.eval_samples[i : i + self.cfg.batch_size]
+            batch = make_batch(part, self.tokenizer, self.vocab, self.device)
             with runtime.autocast(self.device) if self.engine is None else nullcontext():
-                loss = self.loss_fn(make_batch(part, self.tokenizer, self.vocab, self.device))["loss"]
-            total += float(loss) * len(part)
+                total += float(self.loss_fn(batch)["loss"]) * len(part)
+                if self.cfg.select == "answers":
+                    right += int(self.loss_fn.answers_right(batch).sum())
             n += len(part)
-        value = torch.tensor([total / n], dtype=torch.float64, device=self.device)
+        value = torch.tensor([total / n, right / n], dtype=torch.float64, device=self.device)
         if self.world > 1:
             dist.broadcast(value, 0)
-        return float(value)
+        return float(value[0]), float(value[1]) if self.cfg.select == "answers" else math.nan
 
-    def score(self) -> float:
-        """Evaluate; keep the best student under work_dir/best; count evaluations without gain."""
-        value = self.eval_loss() if self.eval_samples else -float(self.step)  # no held-out part: the latest is best
+    def score(self) -> tuple[float, float]:
+        """Evaluate; keep the best student under work_dir/best; count evaluations without gain.
+
+        Best: the lowest held-out loss (select "loss"), or the most held-out answers right with the
+        loss breaking ties (select "answers"; `best_loss` then holds -answers + loss / 1e6)."""
+        if not self.eval_samples:  # no held-out part: the latest is best
+            loss, answers, value = math.nan, math.nan, -float(self.step)
+        else:
+            loss, answers = self.evaluate()
+            value = loss if self.cfg.select == "loss" else -answers + loss * 1e-6
         if value < self.best_loss:
             self.best_loss, self.best_step, self.bad_evals = value, self.step, 0
+            self.best_eval = [loss, answers]
             with ds.gathered(self.engine, self.student.parameters()):
                 if self.rank == 0:
                     with atomic_dir(self.work_dir / "best") as tmp:
@@ -238,7 +252,7 @@ class CompressTrainer(TrainLoop):
             self._barrier()
         else:
             self.bad_evals += 1
-        return value if self.eval_samples else math.nan
+        return loss, answers
 
     # -- checkpointing (TrainLoop hooks) -------------------------------------
     def settings(self) -> dict:
@@ -250,10 +264,10 @@ class CompressTrainer(TrainLoop):
         return self.student
 
     def loop_state(self) -> dict:
-        return {"early_stopping": [self.best_loss, self.best_step, self.bad_evals]}
+        return {"early_stopping": [self.best_loss, self.best_step, self.bad_evals, *self.best_eval]}
 
     def load_loop_state(self, state: dict) -> None:
-        self.best_loss, self.best_step, self.bad_evals = state["early_stopping"]
+        self.best_loss, self.best_step, self.bad_evals, *self.best_eval = state["early_stopping"]
 
     def engine_state(self, folder: Path) -> None:
         if self.engine is not None:
@@ -281,8 +295,9 @@ class CompressTrainer(TrainLoop):
             write_card(tmp, "student", name=f"{Path(out_dir).name}-student", base=self.inputs.get("student"),
                        data={k: self.inputs.get(k) for k in ("teacher", "conversations", "latents")},
                        settings=asdict(self.cfg),
-                       metrics={"best_heldout_loss": self.best_loss if math.isfinite(self.best_loss) and self.best_loss >= 0
-                                else None, "best_step": self.best_step, "steps": self.step})
+                       metrics={"best_heldout_loss": self.best_eval[0] if math.isfinite(self.best_eval[0]) else None,
+                                "best_heldout_answers": self.best_eval[1] if math.isfinite(self.best_eval[1]) else None,
+                                "best_step": self.best_step, "steps": self.step})
 
     def cleanup(self, failed: bool = False) -> None:
         """Drop the resumable state once the output is in place (not after a failure); free the
@@ -355,6 +370,7 @@ def run_compression(cfg: CompressConfig, *, teacher_dir, student_dir, conversati
     except BaseException:
         trainer.cleanup(failed=True)
         raise
-    summary = {"steps": trainer.step, "best_step": trainer.best_step, "best_eval_loss": trainer.best_loss}
+    summary = {"steps": trainer.step, "best_step": trainer.best_step, "best_eval_loss": trainer.best_eval[0],
+               "best_eval_answers": trainer.best_eval[1]}
     trainer.cleanup()
     return summary

@@ -187,6 +187,33 @@ def test_training_resumes_from_its_work_dir_and_discards_other_settings(setup, t
     assert other.step == 0 and not (tmp_path / "state").exists()
 
 
+def test_answers_right_is_greedy_exact_match_of_the_reference_answer(setup):
+    """Per task: every supervised answer token is the teacher's argmax given the student's latents,
+    from full logits or from the chunked hidden rows alike."""
+    model, tok, student, samples, batch = setup
+    chunked, full = CompressionLoss(student, model, K), CompressionLoss(student, model, K, loss_chunk=None)
+    with torch.no_grad():
+        _, logits, target, mask = full.student_path(batch)
+    assert mask.any(-1).all()
+    hits = (logits.argmax(-1) == target) | ~mask
+    assert torch.equal(full.answers_right(batch), hits.all(-1))
+    assert torch.equal(chunked.answers_right(batch), hits.all(-1))
+
+
+def test_select_answers_keeps_the_step_with_most_held_out_answers(setup, tmp_path):
+    model, tok, student, samples, batch = setup
+    train, held = split(samples, 0.3, 0)
+    cfg = CompressConfig(K=K, max_steps=6, batch_size=4, eval_every=1, patience=10, lr=3e-2, select="answers")
+    trainer = CompressTrainer(cfg, student, model, tok, train, held, tmp_path)
+    trainer.setup()
+    trainer.train()
+    scored = [(r["eval_answers"], -r["eval_loss"], r["step"] + 1) for r in trainer.rows]
+    assert all(0 <= a <= 1 for a, _, _ in scored)
+    assert trainer.best_step == max(scored)[2] and trainer.best_eval == [-max(scored)[1], max(scored)[0]]
+    with pytest.raises(Exception, match="compress.select"):
+        CompressConfig(select="accuracy")
+
+
 # ---------------------------------------------------------------------------- checkpoint and CLI
 @pytest.fixture(scope="module")
 def student_dir(tiny, teacher, tmp_path_factory):

@@ -53,6 +53,7 @@ rule compress:
         eval_fraction=lookup(dpath="compress/eval_fraction", within=config),
         eval_every=lookup(dpath="compress/eval_every", within=config),
         patience=lookup(dpath="compress/patience", within=config),
+        select=lookup(dpath="compress/select", within=config),
         kl_weight=lookup(dpath="compress/kl_weight", within=config),
         align_weight=lookup(dpath="compress/align_weight", within=config),
         temperature=lookup(dpath="compress/temperature", within=config),
@@ -82,6 +83,7 @@ rule compress:
             --eval-fraction {params.eval_fraction} \
             --eval-every {params.eval_every} \
             --patience {params.patience} \
+            --select {params.select} \
             --kl-weight {params.kl_weight} \
             --align-weight {params.align_weight} \
             --temperature {params.temperature} \
