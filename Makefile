@@ -1,10 +1,11 @@
 # The two commands of the README: `make run` and `make test`. Both create .venv on first use.
 #
-# Python: 3.11 (tested) to 3.13. The first of python3.11, python3.12, python3.13, python3 on PATH
-# whose version is in that range, or `make PYTHON=/path/to/python3.x`.
-PY_RANGE := (3, 11) <= sys.version_info[:2] <= (3, 13)
+# Python: 3.11 or 3.12 (both tested: docs/setup.md). The first of python3.11, python3.12, python3 on
+# PATH whose version is in that range, or `make PYTHON=/path/to/python3.x`. Not 3.13: ALFWorld's
+# textworld 1.7.0 (the newest) fails there (PEP 667 locals(); docs/setup.md).
+PY_RANGE := (3, 11) <= sys.version_info[:2] <= (3, 12)
 ifeq ($(origin PYTHON),undefined)
-PYTHON := $(shell for p in python3.11 python3.12 python3.13 python3; do \
+PYTHON := $(shell for p in python3.11 python3.12 python3; do \
     $$p -c 'import sys; sys.exit(not ($(PY_RANGE)))' 2>/dev/null && { command -v $$p; break; }; done)
 endif
 VENV := .venv
@@ -24,13 +25,16 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: run test test-fast lint report clean torch lock envs prereqs image
 
-## prereqs: say what to install when Python 3.11-3.13, a C/C++ compiler, make or cmake is missing
+## prereqs: say what to install when Python 3.11-3.12, a C/C++ compiler, make or cmake is missing
 prereqs:
-	@test -n "$(PYTHON)" || { echo "make: no Python 3.11, 3.12 or 3.13 on PATH. Install one:"; \
-	    echo "  Debian/Ubuntu: sudo apt-get install python3 python3-venv python3-dev"; \
+	@test -n "$(PYTHON)" || { echo "make: no Python 3.11 or 3.12 on PATH$$(python3 -c 'import platform; print(" (python3 is " + platform.python_version() + ")")' 2>/dev/null). Install one:"; \
+	    echo "  Debian 12, Ubuntu 24.04: sudo apt-get install python3 python3-venv python3-dev"; \
 	    echo "  Fedora/RHEL:   sudo dnf install python3.12 python3.12-devel"; \
 	    echo "  macOS:         brew install python@3.12"; \
-	    echo "or name one: make PYTHON=/path/to/python3.12"; exit 1; }
+	    echo "  elsewhere:     uv python install 3.12, or pyenv install 3.12"; \
+	    echo "or name one: make PYTHON=/path/to/python3.12 (3.13 and newer are refused: docs/setup.md)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(not ($(PY_RANGE)))' 2>/dev/null || { v=$$($(PYTHON) -V 2>&1 | head -1); \
+	    echo "make: PYTHON=$(PYTHON) ($$v) is not Python 3.11 or 3.12 (3.13 and newer: docs/setup.md)"; exit 1; }
 	@missing=""; for t in cc c++ make cmake; do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	test -z "$$missing" || { echo "make: missing$$missing (jericho, fast-downward-textworld and deepspeed build from source). Install:"; \
 	    echo "  Debian/Ubuntu: sudo apt-get install build-essential cmake"; \

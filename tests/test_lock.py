@@ -1,6 +1,6 @@
 """requirements.lock agrees with pyproject.toml, the Makefile and this environment.
 
-The lock pins every transitive dependency but torch, with hashes, for Python 3.11-3.13 (uv pip
+The lock pins every transitive dependency but torch, with hashes, for Python 3.11-3.12 (uv pip
 compile --universal). It disagrees with pyproject.toml when a requirement (any extra, any
 supported Python) has no pin that satisfies it, or when a pin is no longer needed by anything;
 `make lock` fixes both.
@@ -19,7 +19,7 @@ from packaging.version import Version
 
 from tests.helpers import REPO
 
-PYTHONS = ("3.11", "3.12", "3.13")
+PYTHONS = ("3.11", "3.12")
 CUDA_ONLY = re.compile(r"^(nvidia-|cuda-|triton$)")
 
 
