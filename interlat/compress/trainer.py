@@ -56,7 +56,7 @@ class CompressConfig:
     max_steps: int = 0  #: cap on optimizer steps (0: epochs decide)
     batch_size: int = 16  #: tasks per rank per micro step (paper 2)
     gradient_accumulation: int = 1  #: micro steps per optimizer step
-    lr: float = 0.003  #: peak learning rate (paper 5e-5)
+    lr: float = 0.001  #: peak learning rate (paper 5e-5)
     warmup_ratio: float = 0.03  #: linear warm-up fraction, then linear decay
     weight_decay: float = 0.0  #: AdamW weight decay
     max_grad_norm: float = 1.0  #: gradient clipping norm
