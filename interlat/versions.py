@@ -46,6 +46,7 @@ def versions(lock: Path | None = LOCK) -> dict:
         try:
             import torch
 
+            key["torch"] = str(torch.__version__)  # the build's local tag too (+cpu, +cu130); PyPI's metadata drops it
             key["torch_cuda"] = torch.version.cuda
             key["cudnn"] = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         except ImportError:  # pragma: no cover - torch is a core dependency
