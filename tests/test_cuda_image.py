@@ -4,9 +4,12 @@ really built here with podman over the same debootstrap base, and run with no ne
 There is no GPU here, so this checks the build and the Python layer, not CUDA itself:
 torch from PyPI is the CUDA build (`torch.version.cuda` set) and every heavy module
 imports; `torch.cuda.is_available()` is False without a GPU and a driver. The image is
-several GB (the nvidia-* wheels), so it is deleted at the end; its apt + venv layers
-are the CPU image's (podman's layer cache), and the pip downloads stay in the build's
-cache mount, out of the layers.
+several GB (the nvidia-* wheels), so it is deleted at the end. The recipe installs
+requirements.lock before torch, so where the CPU image of the same sources was built
+first (tests/test_containers.py sorts before this file), the CUDA build reuses the
+base, apt + venv and lock layers from podman's layer cache, source builds included,
+and only installs torch and the package: a few minutes, mostly the CUDA wheels' download
+and install. The pip downloads stay in the build's cache mount, out of the layers.
 """
 
 import subprocess
@@ -45,12 +48,21 @@ def test_cuda_image_builds_from_the_recipe_and_imports_offline(tmp_path):
         size = images.image_size(tag)
 
         # One recipe: where the CPU image of these sources exists (tests/test_containers.py
-        # ran first), the CUDA image shares its base and apt + venv layers, not copies.
-        cpu = images.layers(f"{images.IMAGE_REPO}:ctx-{images.context_hash()}")
+        # ran first), the CUDA image shares its layers up to and including the
+        # requirements.lock install (base, apt + venv, the lock), not copies: only torch and
+        # the package differ.
+        cpu_tag = f"{images.IMAGE_REPO}:ctx-{images.context_hash()}"
+        cpu = images.layers(cpu_tag)
+        shared = None
         if cpu is not None:
-            assert images.layers(tag)[:2] == cpu[:2], (
-                "apt + venv layers not shared with the CPU image"
+            shared = images.lock_layers(cpu_tag)
+            assert images.lock_layers(tag) == shared, "the lock is not at the same step in both"
+            cuda = images.layers(tag)
+            assert cuda[:shared] == cpu[:shared], (
+                f"base, apt + venv and requirements.lock layers (the first {shared}) "
+                "not shared with the CPU image"
             )
+            assert cuda[shared] != cpu[shared], "the torch layer should be variant-specific"
 
         marker = in_image(tag, "cat", "/opt/interlat/IMAGE")
         assert marker.stdout.strip() == f"interlat-cuda {VERSION}", marker.stdout + marker.stderr
@@ -77,6 +89,7 @@ def test_cuda_image_builds_from_the_recipe_and_imports_offline(tmp_path):
     finally:
         images.remove_image(tag)
     print(
-        f"\n{tag}: built in {build_seconds} s, {size / 1e9:.2f} GB; imports: {out.stdout.strip()}; "
-        f"test {time.monotonic() - start:.0f} s"
+        f"\n{tag}: built in {build_seconds} s, {size / 1e9:.2f} GB; "
+        f"layers shared with the CPU image: {shared if shared is not None else 'no CPU image'}; "
+        f"imports: {out.stdout.strip().splitlines()[-1]}; test {time.monotonic() - start:.0f} s"
     )

@@ -149,9 +149,31 @@ def layers(tag: str) -> list[str] | None:
     return None if info is None else list(info["RootFS"]["Layers"])
 
 
+# The recipe's step that installs requirements.lock (its RUN line, as podman's history records it).
+LOCK_STEP = "-r /tmp/interlat/requirements.lock"
+
+
+def lock_layers(tag: str) -> int | None:
+    """How many of the image's layers, base first, come up to and including the one that
+    installs requirements.lock: the part of the recipe both variants share (None: no such
+    image)."""
+    info = _inspect(tag)
+    if info is None:
+        return None
+    count = 0
+    for step in info["History"]:
+        if step.get("empty_layer", False):
+            continue
+        count += 1
+        created_by = step.get("created_by", "")
+        if LOCK_STEP in created_by and "COPY" not in created_by:
+            return count
+    raise AssertionError(f"{tag}: no layer installs requirements.lock ({LOCK_STEP})")
+
+
 def remove_image(tag: str) -> None:
-    """Untag and delete `tag`, with the layers no other image uses (the shared base and
-    apt layers stay while the CPU image holds them)."""
+    """Untag and delete `tag`, with the layers no other image uses (the shared base, apt +
+    venv and requirements.lock layers stay while the CPU image holds them)."""
     subprocess.run(["podman", "rmi", "--force", tag], capture_output=True)
 
 
