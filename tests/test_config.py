@@ -86,7 +86,6 @@ CONFIG_DIFFERS = {
     "train.alfworld.steps", "train.alfworld.batch_size", "train.alfworld.lr",  # schema null = train.<key>
     "evaluate.variants",  # the default run adds three perturbation variants to the six core ones
     "evaluate.alfworld.variants",  # the default's ALFWorld episodes: the four variants Table 1 compares
-    "compress.select",  # the default keeps the student that answers most held-out tasks (schema: paper's loss)
     "compress.benchmarks",  # the default's Table 3 on MATH only (its ALFWorld receivers win nothing)
 }
 #: Command -> config sections whose leaf keys, spelled as options, must read the schema.
