@@ -76,10 +76,16 @@ class CompressionLoss:
         answer token greedily. Under teacher forcing on the reference that is exactly whether greedy
         decoding writes the reference answer: the held-out accuracy early stopping can select on."""
         _, rows, target, mask = self.student_path(batch)
+        return self._right(rows, target, mask)
+
+    @torch.no_grad()
+    def _right(self, rows: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """`answers_right` from path A's aligned rows (logits, or hidden rows when chunked)."""
         logits = rows if self.loss_chunk is None else self.teacher.head(rows)  # answer rows only: small
         return ((logits.argmax(-1) == target) | ~mask).all(-1) & mask.any(-1)
 
-    def __call__(self, batch: dict) -> dict[str, torch.Tensor]:
+    def __call__(self, batch: dict, answers: bool = False) -> dict[str, torch.Tensor]:
+        """The loss terms; with `answers`, also "right" (`answers_right`) from the same path A."""
         adapted_a, lg_a, target, m_a = self.student_path(batch)
         adapted_d, len_d, lg_d, m_d, lg_b, m_b = self.reference_paths(batch)
         both = m_a & m_d & m_b
@@ -93,4 +99,7 @@ class CompressionLoss:
         rows_d = torch.arange(adapted_d.shape[1], device=len_d.device)[None, :] < len_d[:, None]
         l_align = losses.latent_alignment(adapted_a, adapted_d, None, rows_d)
         total = ce + self.kl_weight * l_kl + self.align_weight * l_align
-        return {"loss": total, "ce": ce.detach(), "l_kl": l_kl.detach(), "l_align": l_align.detach()}
+        out = {"loss": total, "ce": ce.detach(), "l_kl": l_kl.detach(), "l_align": l_align.detach()}
+        if answers:
+            out["right"] = self._right(lg_a.detach(), target, m_a)
+        return out

@@ -126,8 +126,8 @@ class CompressTrainer(TrainLoop):
         self.total = cfg.total_steps(len(train_samples), self.batching)
         self.engine, self.ds_config = None, None
         self.vocab = student.lm.get_input_embeddings().weight.shape[0]
-        self.best_loss, self.best_step, self.bad_evals = math.inf, -1, 0  # best_loss: what `score` minimises
-        self.best_eval = [math.nan, math.nan]  # held-out (loss, answers right) of the best step
+        self.best_step, self.bad_evals = -1, 0
+        self.best_eval = [math.inf, -math.inf]  # held-out (loss, answers right) of the best student so far
 
     # -- setup -------------------------------------------------------------
     def setup(self) -> None:
@@ -197,7 +197,7 @@ class CompressTrainer(TrainLoop):
                 log.info("step %d/%d loss %.4f ce %.4f eval %.4f", self.step, self.total, row["loss"], row["ce"], row["eval_loss"])
             self.checkpoint_or_stop(cfg.checkpoint_every, self.total)
         if self.bad_evals >= cfg.patience:
-            log.info("early stop at step %d (best %.4f at step %d)", self.step, self.best_loss, self.best_step)
+            log.info("early stop at step %d (best %.4f at step %d)", self.step, self.best_eval[0], self.best_step)
 
     def micro_step(self, batch: dict) -> dict:
         """Forward and backward of one micro step (see `interlat.train.trainer.Trainer.micro_step`)."""
@@ -223,27 +223,29 @@ class CompressTrainer(TrainLoop):
             part = self.eval_samples[i : i + self.cfg.batch_size]
             batch = make_batch(part, self.tokenizer, self.vocab, self.device)
             with runtime.autocast(self.device) if self.engine is None else nullcontext():
-                total += float(self.loss_fn(batch)["loss"]) * len(part)
-                if self.cfg.select == "answers":
-                    right += int(self.loss_fn.answers_right(batch).sum())
+                out = self.loss_fn(batch, answers=self.cfg.select == "answers")
+            total += float(out["loss"]) * len(part)
+            right += int(out["right"].sum()) if "right" in out else 0
             n += len(part)
         value = torch.tensor([total / n, right / n], dtype=torch.float64, device=self.device)
         if self.world > 1:
             dist.broadcast(value, 0)
         return float(value[0]), float(value[1]) if self.cfg.select == "answers" else math.nan
 
-    def score(self) -> tuple[float, float]:
-        """Evaluate; keep the best student under work_dir/best; count evaluations without gain.
+    def rank_key(self, loss: float, answers: float) -> tuple:
+        """What early stopping minimises: the held-out loss (select "loss"), or the most held-out
+        answers right with the loss breaking ties (select "answers")."""
+        return (loss,) if self.cfg.select == "loss" else (-answers, loss)
 
-        Best: the lowest held-out loss (select "loss"), or the most held-out answers right with the
-        loss breaking ties (select "answers"; `best_loss` then holds -answers + loss / 1e6)."""
+    def score(self) -> tuple[float, float]:
+        """Evaluate; keep the best student under work_dir/best; count evaluations without gain."""
         if not self.eval_samples:  # no held-out part: the latest is best
-            loss, answers, value = math.nan, math.nan, -float(self.step)
+            loss, answers, better = math.nan, math.nan, True
         else:
             loss, answers = self.evaluate()
-            value = loss if self.cfg.select == "loss" else -answers + loss * 1e-6
-        if value < self.best_loss:
-            self.best_loss, self.best_step, self.bad_evals = value, self.step, 0
+            better = self.rank_key(loss, answers) < self.rank_key(*self.best_eval)
+        if better:
+            self.best_step, self.bad_evals = self.step, 0
             self.best_eval = [loss, answers]
             with ds.gathered(self.engine, self.student.parameters()):
                 if self.rank == 0:
@@ -264,10 +266,10 @@ class CompressTrainer(TrainLoop):
         return self.student
 
     def loop_state(self) -> dict:
-        return {"early_stopping": [self.best_loss, self.best_step, self.bad_evals, *self.best_eval]}
+        return {"early_stopping": [self.best_step, self.bad_evals, *self.best_eval]}
 
     def load_loop_state(self, state: dict) -> None:
-        self.best_loss, self.best_step, self.bad_evals, *self.best_eval = state["early_stopping"]
+        self.best_step, self.bad_evals, *self.best_eval = state["early_stopping"]
 
     def engine_state(self, folder: Path) -> None:
         if self.engine is not None:
