@@ -65,11 +65,12 @@ def main(verbose: bool, threads: int | None) -> None:
 @config_option("--max-test", key="data.math.max_test", help="Keep at most this many test tasks per subject (ALFWorld: per task type and split; 0: all).")
 @config_option("--max-steps", key="data.alfworld.max_steps", help="ALFWorld: generated games are solved by the expert within 3/4 of this many steps.")
 @config_option("--expert", key="data.alfworld.expert", help="ALFWorld: expert of the training trajectories.")
+@config_option("--renamed-copies", key="data.alfworld.renamed_copies", help="ALFWorld: renamed copies of each train episode (its target object renamed; 0: none).")
 @config_option("--alfworld-data", key="data.alfworld.alfworld_data", help="ALFWorld --source official: the $ALFWORLD_DATA folder (downloaded there unless it holds json_2.1.1/).")
 @opt("--workers", type=click.IntRange(1), default=1, help="ALFWorld: processes generating games and replaying the expert.")
 @config_option("--seed", key="data.math.seed", help="Random seed.")
 @out_option("Output folder (train.jsonl, test.jsonl; ALFWorld also the games).")
-def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n_valid_seen, n_valid_unseen, max_train, max_test, max_steps, expert, alfworld_data, workers, seed, out):
+def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n_valid_seen, n_valid_unseen, max_train, max_test, max_steps, expert, renamed_copies, alfworld_data, workers, seed, out):
     """Make or download a benchmark as records (MATH-format problems, or ALFWorld games).
 
     \b
@@ -82,7 +83,8 @@ def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n
     click.echo(run_data(benchmark, source=source, dataset_id=dataset_id, subjects=comma_list(subjects),
                         task_types=comma_list(task_types), n_train=n_train, n_test=n_test, n_valid_seen=n_valid_seen,
                         n_valid_unseen=n_valid_unseen, max_train=max_train, max_test=max_test, max_steps=max_steps,
-                        expert=expert, alfworld_data=alfworld_data, workers=workers, seed=seed, out=out), err=True)
+                        expert=expert, renamed_copies=renamed_copies, alfworld_data=alfworld_data, workers=workers, seed=seed,
+                        out=out), err=True)
 
 
 # ---------------------------------------------------------------------------- tokenizer, models

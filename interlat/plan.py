@@ -180,8 +180,10 @@ def sizes(config: dict, bench: str) -> tuple[int, int]:
         share = len(d["subjects"]) / 7
         return round(PAPER_SIZES["math"][0] * share), round(PAPER_SIZES["math"][1] * share)
     if d["source"] == "generated":
-        return d["n_train"] * len(d["task_types"]), (d["n_valid_seen"] + d["n_valid_unseen"]) * len(d["task_types"])
-    return PAPER_SIZES["alfworld"]
+        train = d["n_train"] * len(d["task_types"])
+        return train * (1 + d.get("renamed_copies", 0)), (d["n_valid_seen"] + d["n_valid_unseen"]) * len(d["task_types"])
+    train, test = PAPER_SIZES["alfworld"]
+    return train * (1 + d.get("renamed_copies", 0)), test
 
 
 def decode_seconds(weights: float, tokens_per_step: int, n: int, gpus: int = 1) -> float:

@@ -81,6 +81,22 @@ def test_accuracy_table_has_one_row_per_variant(finished):
     assert {"task_id", "variant", "seed", "train_seed", "prediction", "extracted", "correct", "n_tokens"} <= set(records.columns)
 
 
+def test_alfworld_training_has_the_renamed_copies_with_their_own_messages(finished):
+    """config/test.yaml asks for one renamed copy per train game: the sender plans for it too."""
+    import json
+
+    from interlat.data.alfworld.renaming import target_object
+
+    r = finished / "results/test"
+    games = list((r / "data/alfworld/json_2.1.1/train").glob("*/trial_*"))
+    data = [json.loads(line) for line in (r / "data/alfworld/train.jsonl").read_text().splitlines()]
+    assert len(data) == 2 * len(games) == 2 * len({d["game"] for d in data})
+    copies = {d["task_id"] for d in data if f" {target_object(d)} " not in d["problem"]}
+    assert len(copies) == len(games)
+    converted = {json.loads(line)["id"] for line in (r / "convert/alfworld/train.jsonl").read_text().splitlines()}
+    assert converted <= {d["task_id"] for d in data} and converted & copies
+
+
 def test_rerun_is_a_no_op(finished):
     out = smk(finished, "-n")
     assert "Nothing to be done" in out.stdout + out.stderr

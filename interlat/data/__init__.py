@@ -54,7 +54,8 @@ def math_records(source: str, dataset_id: str, subjects: list[str], *, n_train: 
 
 def run_data(benchmark: str, *, source: str, dataset_id: str, subjects: list[str], task_types: list[str],
              n_train: int, n_test: int, n_valid_seen: int, n_valid_unseen: int, max_train: int, max_test: int,
-             max_steps: int, expert: str, alfworld_data: str | None, workers: int, seed: int, out: Path) -> str:
+             max_steps: int, expert: str, alfworld_data: str | None, workers: int, seed: int, out: Path,
+             renamed_copies: int = 0) -> str:
     """Make or download one benchmark into `out` (train.jsonl, test.jsonl; ALFWorld also the games)."""
     from interlat.atomic import atomic_dir, write_jsonl
 
@@ -63,6 +64,7 @@ def run_data(benchmark: str, *, source: str, dataset_id: str, subjects: list[str
 
     if benchmark == "alfworld":
         from interlat.data.alfworld import records as alfworld_records
+        from interlat.data.alfworld.renaming import renamed_copies as renamed_copies_of
 
         with atomic_dir(out) as tmp:
             records = alfworld_records.build(
@@ -70,10 +72,11 @@ def run_data(benchmark: str, *, source: str, dataset_id: str, subjects: list[str
                 n_valid_unseen=n_valid_unseen, max_train=max_train, max_test=max_test, max_steps=max_steps,
                 expert=expert, alfworld_data=alfworld_data, seed=seed, workers=workers,
             )  # fmt: skip
-            train = by_id(r for r in records if r["split"] == "train")
+            games = [r for r in records if r["split"] == "train"]
+            train = by_id(games + renamed_copies_of(games, renamed_copies, seed))
             write_jsonl(tmp / "train.jsonl", train)
             write_jsonl(tmp / "test.jsonl", by_id(r for r in records if r["split"] != "train"))
-        return f"{len(records)} ALFWorld games ({len(train)} train) -> {out}"
+        return f"{len(records)} ALFWorld games ({len(train)} train records, {len(train) - len(games)} of them renamed copies) -> {out}"
     records = math_records(source, dataset_id, subjects, n_train=n_train, n_test=n_test, seed=seed)
     records = cap_test(records, max_test)
     with atomic_dir(out) as tmp:

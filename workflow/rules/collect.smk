@@ -16,6 +16,7 @@ rule collect:
         "logs/{run}/collect/{benchmark}/{subject}.log",
     benchmark:
         "benchmarks/{run}/collect/{benchmark}/{subject}.tsv"
+    priority: chain_priority
     conda:
         "../envs/interlat.yaml"
     threads: 1

@@ -152,6 +152,16 @@ def get_train_mode(wildcards):
     return RECEIVERS[wildcards.receiver][0]
 
 
+def chain_priority(wildcards):
+    """10 for jobs on Table 3's chain (the compressed benchmarks' messages, interlat receiver,
+    students, latency), else 0: on 2 cores they otherwise wait behind evaluations for a free
+    core (docs/benchmarks.md P5)."""
+    benchmark = wildcards.get("benchmark")
+    if benchmark is not None and benchmark not in config["compress"]["benchmarks"]:
+        return 0
+    return 0 if wildcards.get("receiver", "interlat") != "interlat" else 10
+
+
 def get_train_param(name):
     """train.<name>, or train.alfworld.<name> for ALFWorld receivers when set."""
 

@@ -28,6 +28,7 @@ rule compress:
         "benchmarks/{run}/compress/{benchmark}/replicate{replicate}/K{K}.tsv"
     wildcard_constraints:
         K=r"\d+",
+    priority: chain_priority
     conda:
         "../envs/deepspeed.yaml"
     threads: 1
@@ -113,6 +114,7 @@ rule latency:
         "benchmarks/{run}/latency/{benchmark}/{message}.tsv"
     wildcard_constraints:
         message=r"full|K\d+",
+    priority: chain_priority
     conda:
         "../envs/interlat.yaml"
     threads: 1

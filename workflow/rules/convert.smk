@@ -17,6 +17,7 @@ rule convert:
         "logs/{run}/convert/{benchmark}.log",
     benchmark:
         "benchmarks/{run}/convert/{benchmark}.tsv"
+    priority: chain_priority
     conda:
         "../envs/interlat.yaml"
     threads: 1

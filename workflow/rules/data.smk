@@ -80,6 +80,7 @@ rule data_alfworld:
         max_test=lookup(dpath="data/alfworld/max_test", within=config),
         max_steps=lookup(dpath="data/alfworld/max_steps", within=config),
         expert=lookup(dpath="data/alfworld/expert", within=config),
+        renamed_copies=lookup(dpath="data/alfworld/renamed_copies", within=config),
         seed=lookup(dpath="data/alfworld/seed", within=config),
     shell:
         r"""
@@ -95,6 +96,7 @@ rule data_alfworld:
             --max-test {params.max_test} \
             --max-steps {params.max_steps} \
             --expert {params.expert} \
+            --renamed-copies {params.renamed_copies} \
             --seed {params.seed} \
             --workers {threads} \
             --out {output:q} \

@@ -30,6 +30,7 @@ rule train:
         "logs/{run}/train/{benchmark}/replicate{replicate}/{receiver}.log",
     benchmark:
         "benchmarks/{run}/train/{benchmark}/replicate{replicate}/{receiver}.tsv"
+    priority: chain_priority
     conda:
         "../envs/deepspeed.yaml"
     # one node: the image; several: none (the launcher enters it on every node)
