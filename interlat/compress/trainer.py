@@ -52,7 +52,7 @@ class CompressConfig:
     """Student training settings (config section `compress`; K comes from the `K` wildcard)."""
 
     K: int = 8  #: latent steps the student emits
-    epochs: float = 10.0  #: passes over the training part (paper 3)
+    epochs: float = 30.0  #: passes over the training part (paper 3)
     max_steps: int = 0  #: cap on optimizer steps (0: epochs decide)
     batch_size: int = 16  #: tasks per rank per micro step (paper 2)
     gradient_accumulation: int = 1  #: micro steps per optimizer step
