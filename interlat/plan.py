@@ -180,9 +180,10 @@ def sizes(config: dict, bench: str) -> tuple[int, int]:
         share = len(d["subjects"]) / 7
         return round(PAPER_SIZES["math"][0] * share), round(PAPER_SIZES["math"][1] * share)
     if d["source"] == "generated":
-        train = d["n_train"] * len(d["task_types"])
-        return train * (1 + d.get("renamed_copies", 0)), (d["n_valid_seen"] + d["n_valid_unseen"]) * len(d["task_types"])
-    train, test = PAPER_SIZES["alfworld"]
+        k = len(d["task_types"])
+        train, test = d["n_train"] * k, (d["n_valid_seen"] + d["n_valid_unseen"]) * k
+    else:
+        train, test = PAPER_SIZES["alfworld"]
     return train * (1 + d.get("renamed_copies", 0)), test
 
 

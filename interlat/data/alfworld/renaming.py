@@ -28,23 +28,26 @@ def target_object(record: dict) -> str:
     return match[1].lower() if match else ""
 
 
-def _mentions(text: str, word: str) -> bool:
-    return re.search(rf"\b{re.escape(word)}\b", text) is not None
+def _word(name: str) -> re.Pattern:
+    """`name` as a whole word (so renaming "pen" leaves "pencil" alone)."""
+    return re.compile(rf"\b{re.escape(name)}\b")
 
 
 def renamed_copies(records: list[dict], copies: int, seed: int) -> list[dict]:
     """`copies` renamed copies of each record (new names drawn with `seed`; none if 0)."""
+    if copies <= 0:
+        return []
     names = sorted({target_object(r) for r in records} - {""})
     rng = random.Random(seed)
     out = []
     for rec in sorted(records, key=lambda r: r["task_id"]):
         old = target_object(rec)
-        if not old or copies <= 0:
+        if not old:
             continue
         text = json.dumps(rec, sort_keys=True)
-        pool = [n for n in names if not _mentions(text, n)]
+        pool = [n for n in names if not _word(n).search(text)]
         for new in rng.sample(pool, min(copies, len(pool))):
-            copy = json.loads(re.sub(rf"\b{re.escape(old)}\b", new, text))
+            copy = json.loads(_word(old).sub(new, text))
             copy["task_id"] = hashlib.sha256(f"{rec['task_id']}:{new}".encode()).hexdigest()[:16]
             out.append(copy)
     return out
