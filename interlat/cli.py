@@ -59,6 +59,7 @@ def main(verbose: bool, threads: int | None) -> None:
 @config_option("--task-types", key="data.alfworld.task_types", help="ALFWorld: comma-separated task types.")
 @config_option("--n-train", key="data.math.n_train", help="Generated problems per subject (ALFWorld: games per task type), train split.")
 @config_option("--n-test", key="data.math.n_test", help="MATH: generated problems per subject, test split.")
+@config_option("--n-compress", key="data.math.n_compress", help="MATH: generated problems per subject for the compression student only (split compress, compress.jsonl).")
 @config_option("--n-valid-seen", key="data.alfworld.n_valid_seen", help="ALFWorld: generated valid_seen games per task type.")
 @config_option("--n-valid-unseen", key="data.alfworld.n_valid_unseen", help="ALFWorld: generated valid_unseen games per task type.")
 @config_option("--max-train", key="data.alfworld.max_train", help="ALFWorld: keep at most this many train games per task type (0: all).")
@@ -69,8 +70,8 @@ def main(verbose: bool, threads: int | None) -> None:
 @config_option("--alfworld-data", key="data.alfworld.alfworld_data", help="ALFWorld --source official: the $ALFWORLD_DATA folder (downloaded there unless it holds json_2.1.1/).")
 @opt("--workers", type=click.IntRange(1), default=1, help="ALFWorld: processes generating games and replaying the expert.")
 @config_option("--seed", key="data.math.seed", help="Random seed.")
-@out_option("Output folder (train.jsonl, test.jsonl; ALFWorld also the games).")
-def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n_valid_seen, n_valid_unseen, max_train, max_test, max_steps, expert, renamed_copies, alfworld_data, workers, seed, out):
+@out_option("Output folder (train.jsonl, test.jsonl; MATH also compress.jsonl, ALFWorld the games).")
+def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n_compress, n_valid_seen, n_valid_unseen, max_train, max_test, max_steps, expert, renamed_copies, alfworld_data, workers, seed, out):
     """Make or download a benchmark as records (MATH-format problems, or ALFWorld games).
 
     \b
@@ -84,7 +85,7 @@ def data(benchmark, source, dataset_id, subjects, task_types, n_train, n_test, n
                         task_types=comma_list(task_types), n_train=n_train, n_test=n_test, n_valid_seen=n_valid_seen,
                         n_valid_unseen=n_valid_unseen, max_train=max_train, max_test=max_test, max_steps=max_steps,
                         expert=expert, renamed_copies=renamed_copies, alfworld_data=alfworld_data, workers=workers, seed=seed,
-                        out=out), err=True)
+                        n_compress=n_compress, out=out), err=True)
 
 
 # ---------------------------------------------------------------------------- tokenizer, models
@@ -248,7 +249,7 @@ def train(base, conversations, latents, mode, steps, epochs, batch_size, gradien
 @main.command()
 @opt("--teacher", type=DIR, required=True, help="Trained interlat receiver checkpoint: the frozen teacher.")
 @opt("--student", type=DIR, required=True, help="Initial student LM folder, HF format (config compress.student names it, e.g. the sender).")
-@opt("--conversations", type=FILE, required=True, help="train.jsonl from `interlat convert`.")
+@opt("--conversations", type=FILE, multiple=True, required=True, help="train.jsonl from `interlat convert`, and compress.jsonl where the data has problems for the student alone (repeatable).")
 @opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, required=True, help="Shard folders with the full messages (path D; repeatable).")
 @opt("--K", "k", type=click.IntRange(1), required=True, help="Latent vectors the student emits.")
 @config_option("--epochs", key="compress.epochs", help="Passes over the training tasks (paper 3).")

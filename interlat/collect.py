@@ -57,9 +57,14 @@ def dist_info() -> tuple[int, int]:
 
 
 def make_batches(tasks: list[dict], batch_size: int) -> list[list[dict]]:
-    """Fixed batches over tasks sorted by task_id (the same whatever the rank count)."""
-    tasks = sorted(tasks, key=lambda t: t["task_id"])
-    return [tasks[i : i + batch_size] for i in range(0, len(tasks), batch_size)]
+    """Fixed batches over tasks sorted by task_id (the same whatever the rank count). Tasks only
+    the compression student uses (split `compress`) are batched after all others, so adding
+    them changes no other task's batch, and so none of the plans the receivers train on."""
+    batches = []
+    for student_only in (False, True):
+        group = sorted((t for t in tasks if (t.get("split") == "compress") == student_only), key=lambda t: t["task_id"])
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+    return batches
 
 
 def collect_batch(

@@ -139,18 +139,24 @@ def convert(index: pl.DataFrame, truth: pl.DataFrame, *, hidden_size: int, stric
 
 
 def run_convert(*, latents, data_dir, benchmark: str, strict: bool, out) -> str:
-    """The convert stage: shard indexes + both splits' ground truth -> train.jsonl, test.jsonl, rejects.csv."""
+    """The convert stage: shard indexes + the data folder's ground truth -> train.jsonl, test.jsonl
+    (every split but train and compress), compress.jsonl (only if the data has that split) and
+    rejects.csv."""
     from interlat import shards
     from interlat.atomic import atomic_dir, write_jsonl
+    from interlat.data import split_files
     from interlat.jsonl import read_jsonl
 
     index = pl.concat([shards.read_index(p) for p in latents], how="vertical_relaxed")
     hidden = int(shards.read_manifest(latents[0])["hidden_size"])
-    truth = pl.concat([truth_frame(read_jsonl(data_dir / name), benchmark, str(data_dir / name))
-                       for name in ("train.jsonl", "test.jsonl")], how="vertical_relaxed")
+    truth = pl.concat([truth_frame(read_jsonl(path), benchmark, str(path)) for path in split_files(data_dir)],
+                      how="vertical_relaxed")
     rows, rejects = convert(index, truth, hidden_size=hidden, strict=strict, where=str(latents[0]), benchmark=benchmark)
+    student_only = [r for r in rows if r["split"] == "compress"]
     with atomic_dir(out) as tmp:
         write_jsonl(tmp / "train.jsonl", [r for r in rows if r["split"] == "train"])
-        write_jsonl(tmp / "test.jsonl", [r for r in rows if r["split"] != "train"])
+        write_jsonl(tmp / "test.jsonl", [r for r in rows if r["split"] not in ("train", "compress")])
+        if student_only:
+            write_jsonl(tmp / "compress.jsonl", student_only)
         rejects.write_csv(tmp / "rejects.csv")
     return f"{len(rows)} conversations, {rejects.height} rejects -> {out}"

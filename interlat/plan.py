@@ -187,6 +187,12 @@ def sizes(config: dict, bench: str) -> tuple[int, int]:
     return train * (1 + d.get("renamed_copies", 0)), test
 
 
+def student_only(config: dict, bench: str) -> int:
+    """Tasks only the compression student trains on (generated MATH's `n_compress` per subject)."""
+    d = config["data"][bench]
+    return d.get("n_compress", 0) * len(d["subjects"]) if bench == "math" and d["source"] == "generated" else 0
+
+
 def decode_seconds(weights: float, tokens_per_step: int, n: int, gpus: int = 1) -> float:
     """Seconds per decoding step: the larger of reading the weights and the step's FLOPs."""
     _, tflops, tbs = GPUS["H100 80GB"]
@@ -209,7 +215,7 @@ def plan_rows(config: dict, profile: dict) -> list[Row]:
         b = booked(profile, "collect")
         t = prompt + c["max_new_tokens"]
         w = 2 * sender.params
-        steps = math.ceil((n_train + n_test) / c["batch_size"]) * c["max_new_tokens"] / len(
+        steps = math.ceil((n_train + n_test + student_only(config, bench)) / c["batch_size"]) * c["max_new_tokens"] / len(
             config["data"][bench].get("subjects") or config["data"][bench]["task_types"])
         rows.append(Row("collect", f"{bench}/<subject>", sender.name, sender.params, b["gpu"], "-", c["batch_size"], t,
                         w, 0, 0, kv_cache(sender, c["batch_size"], t) + activations(sender, c["batch_size"], prompt, False) / sender.layers,
@@ -259,7 +265,7 @@ def plan_rows(config: dict, profile: dict) -> list[Row]:
         teacher = 2 * (a.params + adapter_params(a.hidden, sender.hidden))
         acts = activations(st, cp["batch_size"], prompt + max(cp["k_list"]), cp["gradient_checkpointing"]) + activations(
             a, cp["batch_size"], t, True)  # path A back-propagates through the frozen teacher
-        flops = cp["epochs"] * n_train * ((prompt + max(cp["k_list"])) * 8 * n + t * 10 * a.params)
+        flops = cp["epochs"] * (n_train + student_only(config, bench)) * ((prompt + max(cp["k_list"])) * 8 * n + t * 10 * a.params)
         rows.append(Row("compress", f"{bench}/K<K>", f"{st.name} + teacher", n, g, "fp32" if stage is None else f"ZeRO-{stage}",
                         cp["batch_size"], t, wt + teacher, gr, op, acts, vocab_losses(a, cp["batch_size"], t),
                         (4 * n + teacher + host_opt) * (g // b["nodes"]), flops / (g * tflops * 1e12 * MFU) / 3600, b))

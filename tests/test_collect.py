@@ -199,6 +199,28 @@ def test_rerun_with_another_seed_discards_the_parts_and_equals_a_fresh_run(setup
     assert any(m.plan_token_ids != reference[k].plan_token_ids for k, m in rerun.items() if k in reference)
 
 
+def test_student_only_problems_change_no_other_message_and_convert_to_compress_jsonl(setup, reference, tmp_path):
+    """Adding `data.math.n_compress` problems leaves every train/test message bit for bit as it
+    was (they are batched after the others); convert puts theirs in compress.jsonl."""
+    data = tmp_path / "data"
+    more = math_generated.generate(seed=0, n_train=20, n_test=4, subjects=("Algebra",), n_compress=3)
+    for split in ("train", "test", "compress"):
+        write_jsonl(data / f"{split}.jsonl", [r for r in more if r["split"] == split])
+    cmd = [str(BIN / "interlat"), *args(setup, tmp_path / "work", tmp_path / "out")]
+    cmd[cmd.index("--data") + 1] = str(data)
+    done = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    found = messages(tmp_path / "out")
+    assert_same({k: m for k, m in found.items() if k in setup["ids"]}, reference)
+    student_only = {r["task_id"] for r in more if r["split"] == "compress"}
+    assert set(found) - setup["ids"] <= student_only and len(set(found) - setup["ids"]) >= 2
+    run_cli("convert", "--latents", tmp_path / "out", "--data", data, "--out", tmp_path / "convert")
+    rows = [json.loads(line) for line in (tmp_path / "convert" / "compress.jsonl").read_text().splitlines()]
+    assert {r["id"] for r in rows} == set(found) - setup["ids"]
+    train = [json.loads(line) for line in (tmp_path / "convert" / "train.jsonl").read_text().splitlines()]
+    assert not {r["id"] for r in train} & student_only
+
+
 def test_bench_runners_do_the_same_work():
     """The P2 benchmark's three methods each give N new tokens (and states) per prompt."""
     from interlat.bench.collect import RUNNERS, Spec, _check, build_sender, make_prompts

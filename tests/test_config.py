@@ -87,7 +87,8 @@ CONFIG_DIFFERS = {
     "evaluate.variants",  # the default run adds three perturbation variants to the six core ones
     "evaluate.alfworld.variants",  # the default's ALFWorld episodes: the four variants Table 1 compares
     "compress.benchmarks",  # the default's Table 3 on MATH only (its ALFWorld receivers win nothing)
-    "compress.k_list",  # the default trains K=8 only (30-epoch students); the schema keeps [16, 8]
+    "compress.k_list",  # the default trains K=8 only; the schema keeps [16, 8]
+    "data.math.n_compress",  # the default's student gets its own problems; the paper's data has none (schema 0)
 }
 #: Command -> config sections whose leaf keys, spelled as options, must read the schema.
 COMMAND_SECTIONS = {

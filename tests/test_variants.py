@@ -285,7 +285,8 @@ def test_message_rows_match_perturb(name):
     "override, needle",
     [("evaluate: {variants: [interlat, truncated_150]}", "'truncated_150'"),
      ("compress: {baselines: [text]}", "'text'"),
-     ("models: {sender: {heads: 3, kv_heads: 2}}", "kv_heads")],
+     ("models: {sender: {heads: 3, kv_heads: 2}}", "kv_heads"),
+     ("data: {math: {source: hf, n_compress: 5}}", "n_compress")],
 )
 def test_workflow_refuses_bad_config_before_any_job(tmp_path, override, needle):
     from tests.helpers import REPO, smk

@@ -97,6 +97,26 @@ def test_alfworld_training_has_the_renamed_copies_with_their_own_messages(finish
     assert converted <= {d["task_id"] for d in data} and converted & copies
 
 
+def test_the_student_trains_on_its_own_problems_that_no_receiver_sees(finished):
+    """config/test.yaml asks for 20 student-only problems per subject (data.math.n_compress): they
+    are collected and converted to compress.jsonl, the student's job reads it, receivers do not."""
+    import json
+    import re
+
+    r = finished / "results/test"
+    extra = {json.loads(line)["task_id"] for line in (r / "data/math/compress.jsonl").read_text().splitlines()}
+    assert len(extra) == 40
+    converted = {json.loads(line)["id"] for line in (r / "convert/math/compress.jsonl").read_text().splitlines()}
+    assert converted <= extra and len(converted) >= 36  # a few plans may come out empty (rejects.csv)
+    for split in ("train", "test"):
+        ids = {json.loads(line)["id"] for line in (r / f"convert/math/{split}.jsonl").read_text().splitlines()}
+        assert not ids & extra
+    n_train = sum(1 for _ in (r / "convert/math/train.jsonl").open())
+    student_log = (finished / "logs/test/compress/math/replicate0/K8.log").read_text()
+    trained, held = map(int, re.search(r"(\d+) training / (\d+) held-out tasks", student_log).groups())
+    assert trained + held == n_train + len(converted)
+
+
 def test_rerun_is_a_no_op(finished):
     out = smk(finished, "-n")
     assert "Nothing to be done" in out.stdout + out.stderr

@@ -52,17 +52,17 @@ class CompressConfig:
     """Student training settings (config section `compress`; K comes from the `K` wildcard)."""
 
     K: int = 8  #: latent steps the student emits
-    epochs: float = 30.0  #: passes over the training part (paper 3)
+    epochs: float = 12.0  #: passes over the training part (paper 3)
     max_steps: int = 0  #: cap on optimizer steps (0: epochs decide)
     batch_size: int = 16  #: tasks per rank per micro step (paper 2)
     gradient_accumulation: int = 1  #: micro steps per optimizer step
-    lr: float = 0.001  #: peak learning rate (paper 5e-5)
+    lr: float = 0.0005  #: peak learning rate (paper 5e-5)
     warmup_ratio: float = 0.03  #: linear warm-up fraction, then linear decay
     weight_decay: float = 0.0  #: AdamW weight decay
     max_grad_norm: float = 1.0  #: gradient clipping norm
     eval_fraction: float = 0.05  #: held-out share of tasks for early stopping (paper 5%)
     eval_every: int = 20  #: steps between evaluations
-    patience: int = 10  #: evaluations without improvement before stopping (paper 5)
+    patience: int = 30  #: evaluations without improvement before stopping (paper 5)
     select: str = "loss"  #: what early stopping keeps: lowest held-out loss, or most held-out answers right
     kl_weight: float = 0.1  #: weight of L_kl
     align_weight: float = 0.1  #: weight of L_align
@@ -352,9 +352,16 @@ def run_compression(cfg: CompressConfig, *, teacher_dir, student_dir, conversati
     check_shared_tokenizer(student_dir, tok)
     dim = teacher.adapter.sender_dim
     messages = shards.load_messages_of(latents, hidden_size=dim, reader="the teacher's adapter")
-    rows = read_conversations(conversations)
-    check_messages(rows, messages, conversations, latents)
-    samples = build_samples(rows, messages, tok, "interlat", str(conversations), teacher.prepended_length)
+    conversations = [conversations] if isinstance(conversations, (str, Path)) else list(conversations)
+    samples, seen = [], {}
+    for path in conversations:
+        rows = read_conversations(path)
+        check_messages(rows, messages, path, latents)
+        for i, row in enumerate(rows, 1):
+            if row["id"] in seen:
+                raise InterlatError(f'{path}: row {i}: id "{row["id"]}": already in {seen[row["id"]]}')
+            seen[row["id"]] = path
+        samples += build_samples(rows, messages, tok, "interlat", str(path), teacher.prepended_length)
     train, held = split(samples, cfg.eval_fraction, cfg.seed)
     torch.manual_seed(cfg.seed)
     lm = load_lm(student_dir, torch.float32, "student model")  # trained: fp32 master weights

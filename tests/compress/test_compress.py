@@ -3,6 +3,8 @@ the student checkpoint, the CLI, the latency benchmark and incremental reruns of
 
 import copy
 import csv
+import json
+import math
 import shutil
 from dataclasses import fields
 
@@ -18,7 +20,7 @@ from interlat.compress.trainer import CompressConfig, CompressTrainer
 from interlat.conversations import read_conversations
 from interlat.shards import load_messages
 from interlat.train.samples import build_samples
-from tests.helpers import REPO, run_cli, tiny_lm
+from tests.helpers import REPO, assert_clean_error, run_cli, tiny_lm
 
 K = 3
 
@@ -234,6 +236,27 @@ def test_compress_writes_exactly_the_checkpoint_files_and_drops_its_state(studen
     with open(student_dir / "log.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [0, 1, 2]
     assert not (student_dir.parent / "work").exists()
+
+
+def test_compress_trains_on_every_conversations_file_and_refuses_a_task_in_two(tiny, teacher, tmp_path):
+    """`--conversations` repeats (train.jsonl + compress.jsonl, `data.math.n_compress`): the
+    student's tasks are all files' rows; one task in two files is a one-line error."""
+    rows = (tiny["convert"] / "train.jsonl").read_text().splitlines(keepends=True)
+    (tmp_path / "a.jsonl").write_text("".join(rows[:8]))
+    (tmp_path / "b.jsonl").write_text("".join(rows[8:]))
+    (tmp_path / "again.jsonl").write_text("".join(rows[8:] + rows[:1]))
+
+    def steps(*files, expect=0):
+        out = tmp_path / f"out{len(list(tmp_path.iterdir()))}"
+        r = run_cli("compress", "--teacher", teacher, "--student", tiny["sender"],
+                    *[x for f in files for x in ("--conversations", tmp_path / f)], "--latents", tiny["latents"],
+                    "--K", K, "--epochs", 1, "--batch-size", 4, "--eval-fraction", 0, "--work-dir", tmp_path / "w",
+                    "--out", out, expect=expect)
+        return r if expect else json.loads((out / "student.json").read_text())["steps_run"]
+
+    assert steps("a.jsonl") == 2 and steps("a.jsonl", "b.jsonl") == math.ceil(len(rows) / 4)
+    line = assert_clean_error(steps("a.jsonl", "again.jsonl", expect=2), "again.jsonl: row", "already in")
+    assert json.loads(rows[0])["id"] in line
 
 
 def test_load_student_round_trip_emits_k_latents(student_dir):

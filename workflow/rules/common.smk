@@ -324,6 +324,17 @@ def get_compress_input(wildcards):
     }
 
 
+def get_compress_conversations(wildcards, input):
+    """`--conversations` for the student: train.jsonl, and compress.jsonl when the benchmark has
+    problems for the student alone (data.<benchmark>.n_compress)."""
+    names = ["train.jsonl"]
+    if config["data"][wildcards.benchmark].get("n_compress", 0):
+        names.append("compress.jsonl")
+    return repeat_option(
+        "--conversations", [f"{input.conversations}/{name}" for name in names]
+    )
+
+
 def get_compress_evaluations(wildcards):
     return expand(
         "results/{run}/evaluate/{benchmark}/replicate{replicate}/{variant}.parquet",

@@ -37,6 +37,7 @@ rule compress:
         runtime=600,
     params:
         latents=lambda wildcards, input: repeat_option("--latents", input.latents),
+        conversations=get_compress_conversations,
         work="work/{run}/compress/{benchmark}/replicate{replicate}/K{K}",
         epochs=lookup(dpath="compress/epochs", within=config),
         max_steps=lookup(dpath="compress/max_steps", within=config),
@@ -68,7 +69,7 @@ rule compress:
         {params.launcher} interlat --threads {threads} compress \
             --teacher {input.teacher:q} \
             --student {input.student:q} \
-            --conversations {input.conversations:q}/train.jsonl \
+            {params.conversations} \
             {params.latents} \
             --K {wildcards.K} \
             --epochs {params.epochs} \

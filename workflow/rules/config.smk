@@ -45,7 +45,8 @@ def numbers_from_cli(value, schema):
 
 def check_config(config):
     """What the schema cannot say: variant names the registry (interlat.variants) knows, the
-    baselines untrained ones, heads a multiple of KV heads. Raises a one-line WorkflowError.
+    baselines untrained ones, student-only MATH problems only from generated data, heads a
+    multiple of KV heads. Raises a one-line WorkflowError.
     """
     named = [("evaluate.variants", v) for v in config["evaluate"]["variants"]]
     named += [
@@ -62,6 +63,12 @@ def check_config(config):
             raise WorkflowError(
                 f"config {key}: {name!r} is not an untrained baseline (truncated_<p>, first_<K>)"
             )
+    math = config["data"]["math"]
+    if math["n_compress"] and math["source"] != "generated":
+        raise WorkflowError(
+            f"config data.math.n_compress: {math['n_compress']}: only generated data has "
+            f"problems for the student alone (source {math['source']!r}); set it to 0"
+        )
     for model, spec in config["models"].items():
         if spec["heads"] % spec["kv_heads"]:
             raise WorkflowError(

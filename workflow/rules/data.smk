@@ -2,7 +2,7 @@
 
 REQUIRED INPUTS: none (config `data.<benchmark>`); MATH source hf with a pinned revision:
     resources/hub/datasets/<dataset_id>/<revision>/ (rule `download`)
-OUTPUTS: results/<run>/data/math/{train,test}.jsonl,
+OUTPUTS: results/<run>/data/math/{train,test,compress}.jsonl (compress: data.math.n_compress),
     results/<run>/data/alfworld/{train,test}.jsonl + json_2.1.1/ (the games, official layout)
 
 Both rules run on the submitting host (localrules): they download (hendrycks MATH, the ALFWorld
@@ -38,6 +38,7 @@ rule data:
         subjects=lambda wildcards: ",".join(get_subjects(wildcards)),
         n_train=lookup(dpath="data/{benchmark}/n_train", within=config),
         n_test=lookup(dpath="data/{benchmark}/n_test", within=config),
+        n_compress=lookup(dpath="data/{benchmark}/n_compress", within=config),
         max_test=lookup(dpath="data/{benchmark}/max_test", within=config),
         seed=lookup(dpath="data/{benchmark}/seed", within=config),
     shell:
@@ -49,6 +50,7 @@ rule data:
             --subjects {params.subjects:q} \
             --n-train {params.n_train} \
             --n-test {params.n_test} \
+            --n-compress {params.n_compress} \
             --max-test {params.max_test} \
             --seed {params.seed} \
             --out {output:q} \

@@ -53,8 +53,14 @@ def generate(
     a_range: tuple[int, int] = (2, 5),
     x_range: tuple[int, int] = (2, 15),
     b_range: tuple[int, int] = (2, 29),
+    n_compress: int = 0,
 ) -> list[dict]:
-    """Draw `n_train` + `n_test` problems per subject; train and test share no (a, x, b)."""
+    """Draw `n_train` + `n_test` problems per subject; train and test share no (a, x, b).
+
+    `n_compress` more per subject (split `compress`) are drawn from the rest with their own
+    seeded generator, so the train and test problems are the same whatever `n_compress` is.
+    Only the compression student trains on them (docs/method.md section 4).
+    """
     rng = random.Random(seed)
     records = []
     for subject in subjects:
@@ -66,11 +72,15 @@ def generate(
             for b in range(b_range[0], b_range[1] + 1)
             if subject != "Prealgebra" or a * x - b > 0
         ]
-        if n_train + n_test > len(triples):
+        if n_train + n_test + n_compress > len(triples):
+            field = "n_train" if n_train + n_test > len(triples) else "n_compress"
             raise InterlatError(
-                f"field \"n_train\": {subject}: {n_train} + {n_test} problems asked, {len(triples)} distinct ones exist"
+                f"field \"{field}\": {subject}: {n_train} + {n_test} (+ {n_compress} n_compress) problems asked, "
+                f"{len(triples)} distinct ones exist"
             )
         chosen = rng.sample(triples, n_train + n_test)
+        rest = sorted(set(triples) - set(chosen))
+        chosen += random.Random(f"{seed}:compress:{subject}").sample(rest, n_compress)
         for i, (a, x, b) in enumerate(chosen):
             problem, plan = make(a, x, b)
             records.append(
@@ -81,7 +91,7 @@ def generate(
                     "plan": plan,
                     "subject": subject,
                     "level": _level(a, x),
-                    "split": "train" if i < n_train else "test",
+                    "split": "train" if i < n_train else "test" if i < n_train + n_test else "compress",
                 }
             )
     return records
