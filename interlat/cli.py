@@ -264,10 +264,11 @@ def train(base, conversations, latents, mode, steps, epochs, batch_size, gradien
 @config_option("--temperature", key="compress.temperature", help="Distillation temperature T of the KL term.")
 @config_option("--engine", key="compress.engine", help="Training engine of the student (deepspeed: ZeRO-2/3 over torchrun's ranks).")
 @config_option("--deepspeed-config", key="compress.deepspeed_config", type=click.Path(path_type=Path), help="DeepSpeed JSON (engine deepspeed).")
+@config_option("--cache-reference/--no-cache-reference", key="compress.cache_reference", help="Compute the teacher's paths D and B once per task instead of every step (memory: one hidden row per answer token).")
 @config_option("--seed", key="compress.seed", help="Random seed (initialisation, data order, held-out split).")
 @work_dir_option()
 @out_option("Output student checkpoint folder.")
-def compress(teacher, student, conversations, latents, k, epochs, max_steps, batch_size, gradient_accumulation, lr, warmup_ratio, weight_decay, max_grad_norm, gradient_checkpointing, checkpoint_every, eval_fraction, eval_every, patience, select, kl_weight, align_weight, temperature, engine, deepspeed_config, seed, work_dir, out):
+def compress(teacher, student, conversations, latents, k, epochs, max_steps, batch_size, gradient_accumulation, lr, warmup_ratio, weight_decay, max_grad_norm, gradient_checkpointing, checkpoint_every, eval_fraction, eval_every, patience, select, kl_weight, align_weight, temperature, engine, deepspeed_config, cache_reference, seed, work_dir, out):
     """Train a compression student that emits K latents in place of the sender's plan.
 
     \b
@@ -284,7 +285,7 @@ def compress(teacher, student, conversations, latents, k, epochs, max_steps, bat
                          weight_decay=weight_decay, max_grad_norm=max_grad_norm, eval_fraction=eval_fraction,
                          eval_every=eval_every, patience=patience, select=select, kl_weight=kl_weight, align_weight=align_weight,
                          temperature=temperature, gradient_checkpointing=gradient_checkpointing,
-                         checkpoint_every=checkpoint_every, seed=seed, engine=engine,
+                         checkpoint_every=checkpoint_every, seed=seed, engine=engine, cache_reference=cache_reference,
                          deepspeed_config=str(deepspeed_config) if deepspeed_config else None)
     summary = run_compression(cfg, teacher_dir=teacher, student_dir=student, conversations=conversations,
                               latents=latents, work_dir=work_dir, out=out)

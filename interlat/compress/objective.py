@@ -14,7 +14,9 @@ and compared over the tokens supervised in all three. With `loss_chunk` (the def
 paths stop at the teacher's hidden states and CE and L_kl are computed `loss_chunk` tokens
 at a time (`interlat.train.head_losses.compression_losses`); None uses full logits. L_kl is
 `losses.uncertainty_weighted_kl` (T = 4), L_align is `losses.latent_alignment` between the
-mean adapted student latents and the mean adapted full message.
+mean adapted student latents and the mean adapted full message. Paths D and B do not change
+while the student trains: with a `interlat.compress.reference.ReferenceCache` they are computed
+once per task and read back each step.
 """
 
 import torch
@@ -29,8 +31,9 @@ class CompressionLoss:
     """Callable: batch -> dict of loss terms; see the module docstring."""
 
     def __init__(self, student, teacher, K: int, kl_weight: float = 0.1, align_weight: float = 0.1, temperature: float = 4.0,
-                 loss_chunk: int | None = losses.DEFAULT_CHUNK):
+                 loss_chunk: int | None = losses.DEFAULT_CHUNK, cache=None):
         self.loss_chunk = loss_chunk
+        self.cache = cache  # a filled `interlat.compress.reference.ReferenceCache`, or None
         self.student = student
         self.teacher = teacher
         self.K = K
@@ -84,10 +87,14 @@ class CompressionLoss:
         logits = rows if self.loss_chunk is None else self.teacher.head(rows)  # answer rows only: small
         return ((logits.argmax(-1) == target) | ~mask).all(-1) & mask.any(-1)
 
-    def __call__(self, batch: dict, answers: bool = False) -> dict[str, torch.Tensor]:
-        """The loss terms; with `answers`, also "right" (`answers_right`) from the same path A."""
+    def __call__(self, batch: dict, answers: bool = False, task_ids: list[str] | None = None) -> dict[str, torch.Tensor]:
+        """The loss terms; with `answers`, also "right" (`answers_right`) from the same path A.
+        With a cache and the batch's `task_ids` (all cached), paths D and B come from the cache."""
         adapted_a, lg_a, target, m_a = self.student_path(batch)
-        adapted_d, len_d, lg_d, m_d, lg_b, m_b = self.reference_paths(batch)
+        if self.cache is not None and task_ids is not None and all(t in self.cache for t in task_ids):
+            adapted_d, len_d, lg_d, m_d, lg_b, m_b = self.cache.batch(task_ids, lg_a.shape[1])
+        else:
+            adapted_d, len_d, lg_d, m_d, lg_b, m_b = self.reference_paths(batch)
         both = m_a & m_d & m_b
         if self.loss_chunk is None:
             ce = F.cross_entropy(lg_a[m_a].float(), target[m_a])

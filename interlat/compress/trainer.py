@@ -36,6 +36,7 @@ from interlat.atomic import atomic_dir
 from interlat.compress.checkpoint import save_student
 from interlat.compress.data import make_batch
 from interlat.compress.objective import CompressionLoss
+from interlat.compress.reference import ReferenceCache
 from interlat.errors import InterlatError
 from interlat.model.card import write_card
 from interlat.train import engine as ds
@@ -68,6 +69,7 @@ class CompressConfig:
     align_weight: float = 0.1  #: weight of L_align
     temperature: float = 4.0  #: distillation temperature T of L_kl
     gradient_checkpointing: bool = False  #: checkpoint the student LM's layers
+    cache_reference: bool = True  #: compute paths D and B once per task (memory: interlat.compress.reference)
     checkpoint_every: int = 50  #: steps between resumable checkpoints
     seed: int = 0  #: seed of initialisation, data order and the eval split
     engine: str = "single"  #: single (one process) | deepspeed (ZeRO-2/3, any number of ranks)
@@ -151,6 +153,11 @@ class CompressTrainer(TrainLoop):
             self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
             self.sched = self.scheduler(self.opt, cfg.warmup_ratio, self.total)
         self.loss_fn = CompressionLoss(model, self.teacher, cfg.K, cfg.kl_weight, cfg.align_weight, cfg.temperature)
+        if cfg.cache_reference:
+            self.loss_fn.cache = ReferenceCache()
+            with runtime.autocast(self.device) if self.engine is None else nullcontext():
+                self.loss_fn.cache.fill(self.loss_fn, [*self.train_samples, *self.eval_samples], self.tokenizer,
+                                        self.vocab, self.device, cfg.batch_size)
         log.info("%d optimizer steps (%s epochs over %d tasks; %d tasks a step = %d x %d accumulation x %d ranks)",
                  self.total, cfg.epochs, len(self.train_samples), self.batching.per_step, self.batching.micro,
                  self.batching.accumulation, self.world)
@@ -170,9 +177,10 @@ class CompressTrainer(TrainLoop):
             picked.append(self.train_samples[perm[pos]])
         return picked
 
-    def batch(self, step: int, micro: int = 0) -> dict:
-        """The batch of `picks(step, micro)`."""
-        return make_batch(self.picks(step, micro), self.tokenizer, self.vocab, self.device)
+    def batch(self, step: int, micro: int = 0) -> tuple[dict, list[str]]:
+        """The batch of `picks(step, micro)` and its task ids."""
+        picked = self.picks(step, micro)
+        return make_batch(picked, self.tokenizer, self.vocab, self.device), [s.task_id for s in picked]
 
     # -- train -------------------------------------------------------------
     def train(self) -> None:
@@ -182,7 +190,7 @@ class CompressTrainer(TrainLoop):
             self.student.train()
             if self.engine is None:
                 self.opt.zero_grad(set_to_none=True)
-            parts = [self.micro_step(self.batch(self.step, k)) for k in range(accum)]
+            parts = [self.micro_step(*self.batch(self.step, k)) for k in range(accum)]
             if self.engine is None:
                 torch.nn.utils.clip_grad_norm_(self.student.parameters(), cfg.max_grad_norm)
                 self.opt.step()
@@ -199,15 +207,15 @@ class CompressTrainer(TrainLoop):
         if self.bad_evals >= cfg.patience:
             log.info("early stop at step %d (best %.4f at step %d)", self.step, self.best_eval[0], self.best_step)
 
-    def micro_step(self, batch: dict) -> dict:
+    def micro_step(self, batch: dict, task_ids: list[str] | None = None) -> dict:
         """Forward and backward of one micro step (see `interlat.train.trainer.Trainer.micro_step`)."""
         if self.engine is not None:
-            out = self.loss_fn(batch)
+            out = self.loss_fn(batch, task_ids=task_ids)
             self.engine.backward(out["loss"])
             self.engine.step()
         else:
             with runtime.autocast(self.device):
-                out = self.loss_fn(batch)
+                out = self.loss_fn(batch, task_ids=task_ids)
             accum = self.batching.accumulation
             (out["loss"] / accum if accum > 1 else out["loss"]).backward()
         return {k: float(out[k].detach()) for k in ("loss", "ce", "l_kl", "l_align")}
@@ -223,7 +231,7 @@ class CompressTrainer(TrainLoop):
             part = self.eval_samples[i : i + self.cfg.batch_size]
             batch = make_batch(part, self.tokenizer, self.vocab, self.device)
             with runtime.autocast(self.device) if self.engine is None else nullcontext():
-                out = self.loss_fn(batch, answers=self.cfg.select == "answers")
+                out = self.loss_fn(batch, answers=self.cfg.select == "answers", task_ids=[s.task_id for s in part])
             total += float(out["loss"]) * len(part)
             right += int(out["right"].sum()) if "right" in out else 0
             n += len(part)

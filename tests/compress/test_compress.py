@@ -15,6 +15,7 @@ import yaml
 from interlat import load_receiver, load_student
 from interlat.compress.data import emit, make_batch, split, teacher_prompt_ids
 from interlat.compress.objective import CompressionLoss
+from interlat.compress.reference import ReferenceCache
 from interlat.compress.student import Student
 from interlat.compress.trainer import CompressConfig, CompressTrainer
 from interlat.conversations import read_conversations
@@ -169,6 +170,48 @@ def test_loss_terms_are_finite_and_the_loss_falls(setup):
         opt.step()
         history.append(float(out["loss"].detach()))
     assert history[-1] < history[0], history
+
+
+def test_cached_reference_paths_give_the_recomputed_loss_and_gradients(setup):
+    """Paths D and B filled once (other batches, other padding) and read back for a step equal
+    recomputing them in the step: the loss terms and the student's gradients."""
+    model, tok, student, samples, batch = setup
+    vocab = student.lm.get_input_embeddings().weight.shape[0]
+    cache = ReferenceCache()
+    fresh = CompressionLoss(student, model, K)
+    cache.fill(fresh, samples[::-1], tok, vocab, "cpu", batch_size=3)  # other batches than `batch`
+    assert len(cache.rows) == len(samples)
+    cached = CompressionLoss(student, model, K, cache=cache)
+    ids = [s.task_id for s in samples[:4]]
+    runs = []
+    for loss_fn in (fresh, cached):
+        student.zero_grad(set_to_none=True)
+        out = loss_fn(batch, task_ids=ids)
+        out["loss"].backward()
+        runs.append((out, {n: p.grad.clone() for n, p in student.named_parameters() if p.grad is not None}))
+    (a, grads_a), (b, grads_b) = runs
+    for k in ("loss", "ce", "l_kl", "l_align"):
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert grads_a.keys() == grads_b.keys()
+    for n in grads_a:
+        torch.testing.assert_close(grads_a[n], grads_b[n], rtol=1e-4, atol=1e-6)
+    ref = fresh.reference_paths(batch)
+    got = cache.batch(ids, ref[2].shape[1])
+    assert torch.equal(got[1], ref[1]) and torch.equal(got[3], ref[3]) and torch.equal(got[5], ref[5])
+
+
+def test_a_cached_student_trains_like_a_recomputing_one(setup, tmp_path):
+    model, tok, student, samples, batch = setup
+    train, held = split(samples, 0.2, 0)
+    logs = []
+    for cache in (False, True):
+        cfg = CompressConfig(K=K, max_steps=4, batch_size=4, eval_every=2, cache_reference=cache)
+        trainer = CompressTrainer(cfg, copy.deepcopy(student), model, tok, train, held, tmp_path / str(cache))
+        trainer.setup()
+        assert (trainer.loss_fn.cache is not None) == cache
+        trainer.train()
+        logs.append([v for r in trainer.rows for v in (r["loss"], r["eval_loss"])])
+    assert logs[0] == pytest.approx(logs[1], rel=1e-4, nan_ok=True)
 
 
 def test_training_resumes_from_its_work_dir_and_discards_other_settings(setup, tmp_path):

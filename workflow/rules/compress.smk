@@ -63,6 +63,9 @@ rule compress:
             "gradient-checkpointing", config["compress"]["gradient_checkpointing"]
         ),
         checkpoint_every=lookup(dpath="compress/checkpoint_every", within=config),
+        cache_reference=bool_flag(
+            "cache-reference", config["compress"]["cache_reference"]
+        ),
         seed=get_replicate_seed("compress"),
     shell:
         r"""
@@ -91,6 +94,7 @@ rule compress:
             --temperature {params.temperature} \
             {params.checkpointing} \
             --checkpoint-every {params.checkpoint_every} \
+            {params.cache_reference} \
             --seed {params.seed} \
             --work-dir {params.work:q} \
             --out {output:q} \
