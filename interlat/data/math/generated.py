@@ -74,8 +74,9 @@ def generate(
         ]
         if n_train + n_test + n_compress > len(triples):
             field = "n_train" if n_train + n_test > len(triples) else "n_compress"
+            extra = f" + {n_compress} (n_compress)" if n_compress else ""
             raise InterlatError(
-                f"field \"{field}\": {subject}: {n_train} + {n_test} (+ {n_compress} n_compress) problems asked, "
+                f"field \"{field}\": {subject}: {n_train} + {n_test}{extra} problems asked, "
                 f"{len(triples)} distinct ones exist"
             )
         chosen = rng.sample(triples, n_train + n_test)
