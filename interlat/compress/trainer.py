@@ -22,7 +22,6 @@ import gc
 import json
 import logging
 import math
-import random
 import shutil
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -40,7 +39,7 @@ from interlat.compress.reference import ReferenceCache
 from interlat.errors import InterlatError
 from interlat.model.card import write_card
 from interlat.train import engine as ds
-from interlat.train.loop import TrainLoop, linear_schedule, write_log_csv
+from interlat.train.loop import TrainLoop, epoch_order, linear_schedule, write_log_csv
 from interlat.workdir import finish
 
 log = logging.getLogger(__name__)
@@ -152,12 +151,13 @@ class CompressTrainer(TrainLoop):
             params = [p for p in self.student.parameters() if p.requires_grad]
             self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
             self.sched = self.scheduler(self.opt, cfg.warmup_ratio, self.total)
-        self.loss_fn = CompressionLoss(model, self.teacher, cfg.K, cfg.kl_weight, cfg.align_weight, cfg.temperature)
-        if cfg.cache_reference:
-            self.loss_fn.cache = ReferenceCache()
+        cache = ReferenceCache() if cfg.cache_reference else None
+        self.loss_fn = CompressionLoss(model, self.teacher, cfg.K, cfg.kl_weight, cfg.align_weight, cfg.temperature,
+                                       cache=cache)
+        if cache is not None:
             with runtime.autocast(self.device) if self.engine is None else nullcontext():
-                self.loss_fn.cache.fill(self.loss_fn, [*self.train_samples, *self.eval_samples], self.tokenizer,
-                                        self.vocab, self.device, cfg.batch_size)
+                cache.fill(self.loss_fn, [*self.train_samples, *self.eval_samples], self.tokenizer, self.vocab,
+                           self.device, cfg.batch_size)
         log.info("%d optimizer steps (%s epochs over %d tasks; %d tasks a step = %d x %d accumulation x %d ranks)",
                  self.total, cfg.epochs, len(self.train_samples), self.batching.per_step, self.batching.micro,
                  self.batching.accumulation, self.world)
@@ -172,9 +172,7 @@ class CompressTrainer(TrainLoop):
         picked = []
         for k in range(start, start + B):
             epoch, pos = divmod(k, n)
-            perm = list(range(n))
-            random.Random(f"{self.cfg.seed}:epoch:{epoch}").shuffle(perm)
-            picked.append(self.train_samples[perm[pos]])
+            picked.append(self.train_samples[epoch_order(self.cfg.seed, epoch, n)[pos]])
         return picked
 
     def batch(self, step: int, micro: int = 0) -> tuple[dict, list[str]]:

@@ -22,15 +22,19 @@ compression student (`interlat.compress.trainer.CompressTrainer`).
 - a full disk while the state is written is one line naming the folder
   (`interlat.atomic.no_space_is_an_error`), and the temporary folder is removed;
 - one CSV writer for the per-step log (`write_log_csv`);
+- the sample order of an epoch, `epoch_order`: a permutation seeded by (seed, epoch), the same
+  on every rank and after a resume (the last few are kept, since every sample of a step asks);
 - the message cap: each sample's message is capped at `prepended_length` rows once, when the
   samples are built (`interlat.train.samples.build_samples`); `TrainLoop.check_cap` refuses
   samples built with another cap, so neither loop clamps messages again.
 """
 
+import functools
 import json
 import logging
 import math
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -54,6 +58,14 @@ def linear_schedule(warmup_ratio: float, total: int):
         return max(0.0, (total - step) / max(total - warm, 1))
 
     return f
+
+
+@functools.lru_cache(maxsize=4)
+def epoch_order(seed: int, epoch: int, n: int) -> tuple[int, ...]:
+    """The order of `n` samples in `epoch`: a permutation seeded by (seed, epoch)."""
+    perm = list(range(n))
+    random.Random(f"{seed}:epoch:{epoch}").shuffle(perm)
+    return tuple(perm)
 
 
 def write_log_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:

@@ -34,7 +34,7 @@ from interlat.model.insertion import pad_messages
 from interlat.model.receiver import Receiver, add_special_tokens
 from interlat.text.batching import pad_id
 from interlat.train import engine as ds
-from interlat.train.loop import TrainLoop, linear_schedule, write_log_csv
+from interlat.train.loop import TrainLoop, epoch_order, linear_schedule, write_log_csv
 from interlat.train.objective import ReceiverObjective
 from interlat.train.samples import collate
 
@@ -183,9 +183,7 @@ class Trainer(TrainLoop):
             raise InterlatError(f"train: {n} samples, fewer than the global batch {G} (batch_size x ranks)")
         per_epoch = n // G
         epoch, k = divmod(step, per_epoch)
-        perm = list(range(n))
-        random.Random(f"{self.cfg.seed}:epoch:{epoch}").shuffle(perm)
-        return perm[k * G : (k + 1) * G]
+        return list(epoch_order(self.cfg.seed, epoch, n)[k * G : (k + 1) * G])
 
     def make_batch(self, step: int, k: int = 0) -> tuple[dict, list[int]]:
         """This rank's part of micro step `k` of optimizer step `step` (and its negatives). The
