@@ -33,6 +33,7 @@ import torch
 
 from interlat import runtime
 from interlat.errors import InterlatError
+from interlat.train.loop import load_rng, save_rng
 
 log = logging.getLogger(__name__)
 
@@ -179,10 +180,7 @@ def weights_only_loads(engine):
 def save_state(engine, folder: Path, rank: int, step: int) -> None:
     """DeepSpeed's own (partitioned) checkpoint, plus this rank's RNG (DeepSpeed keeps none)."""
     engine.save_checkpoint(str(folder), tag=DEEPSPEED_TAG, client_state={"step": step})
-    rng = {"torch": torch.get_rng_state()}  # dropout draws
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state()
-    torch.save(rng, folder / f"rng-rank{rank}.pt")
+    save_rng(folder, rank)  # dropout draws
 
 
 def load_state(engine, folder: Path, rank: int) -> None:
@@ -193,7 +191,4 @@ def load_state(engine, folder: Path, rank: int) -> None:
     except pickle.UnpicklingError as e:
         why = str(e).strip().splitlines()[-1]
         raise InterlatError(f"{folder / DEEPSPEED_TAG}: DeepSpeed state refused, not plain tensors ({why})") from None
-    rng = torch.load(folder / f"rng-rank{rank}.pt", weights_only=True)
-    torch.set_rng_state(rng["torch"])
-    if "cuda" in rng and torch.cuda.is_available():
-        torch.cuda.set_rng_state(rng["cuda"])
+    load_rng(folder, rank)

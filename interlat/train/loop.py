@@ -9,8 +9,10 @@ compression student (`interlat.compress.trainer.CompressTrainer`).
   while ours is `(step + 1) / warm` (the first step already trains); switching would change
   every number of the paper's tables;
 - the resumable state under `work_dir/state` (written to a temporary folder, then swapped in):
-  `state.pt` holds the trainable parameters, optimizer, scheduler and RNG states (tensors and
-  plain values only, read back with `torch.load(weights_only=True)`); `loop.json` holds the
+  `state.pt` holds the trainable parameters, optimizer and scheduler (tensors and plain values
+  only, read back with `torch.load(weights_only=True)`); `rng-rank<r>.pt` holds each rank's own
+  RNG states (the adapter's dropout draws differ per rank, so rank 1 resuming from rank 0's
+  generator would train on other masks than an uninterrupted run); `loop.json` holds the
   step, the log rows and the loop's own counters. A DeepSpeed engine writes its own checkpoint
   instead of `state.pt` (`engine_state` / `load_engine_state` hooks);
 - the stamp of the work folder (`interlat.workdir.open_state`: settings + input contents),
@@ -68,6 +70,25 @@ def epoch_order(seed: int, epoch: int, n: int) -> tuple[int, ...]:
     return tuple(perm)
 
 
+def save_rng(folder: Path, rank: int) -> None:
+    """This rank's generator states (dropout draws) as `folder/rng-rank<rank>.pt`."""
+    rng = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state()
+    torch.save(rng, folder / f"rng-rank{rank}.pt")
+
+
+def load_rng(folder: Path, rank: int) -> None:
+    """Back from `save_rng`: this rank continues its own random stream."""
+    path = folder / f"rng-rank{rank}.pt"
+    if not path.is_file():
+        raise InterlatError(f"{folder}: no RNG state for rank {rank} ({path.name}); remove the folder to start over")
+    rng = torch.load(path, weights_only=True)
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state(rng["cuda"])
+
+
 def write_log_csv(path: Path, fields: tuple[str, ...], rows: list[dict]) -> None:
     """The per-step log as CSV (6 significant digits; an absent or NaN value is empty), atomically."""
     write_csv(path, ({k: f"{row[k]:.6g}" if k in row and not math.isnan(row[k]) else "" for k in fields} for row in rows),
@@ -112,19 +133,17 @@ class TrainLoop:
         pass
 
     def engine_state(self, folder: Path) -> None:
-        """Write the tensors of the state into `folder` (rank 0; safe to load with weights_only)."""
+        """Write the tensors of the state into `folder` (the weights and optimizer from rank 0, the
+        RNG from every rank; safe to load with weights_only)."""
+        save_rng(folder, self.rank)
         if self.rank != 0:
             return
         module = self.state_module()
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
         torch.save(
             {
                 "model": {n: p.detach() for n, p in module.named_parameters() if p.requires_grad},
                 "opt": self.opt.state_dict(),
                 "sched": self.sched.state_dict(),
-                "rng": rng,
             },
             folder / "state.pt",
         )
@@ -139,9 +158,7 @@ class TrainLoop:
                                 f"unexpected {unexpected[:3]})")
         self.opt.load_state_dict(ck["opt"])
         self.sched.load_state_dict(ck["sched"])
-        torch.set_rng_state(ck["rng"]["torch"])
-        if "cuda" in ck["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        load_rng(folder, self.rank)
 
     # -- state ---------------------------------------------------------------
     def _barrier(self) -> None:
