@@ -248,7 +248,7 @@ def train(base, conversations, latents, mode, steps, epochs, batch_size, gradien
 
 @main.command()
 @opt("--teacher", type=DIR, required=True, help="Trained interlat receiver checkpoint: the frozen teacher.")
-@opt("--student", type=DIR, required=True, help="Initial student LM folder, HF format (config compress.student names it, e.g. the sender).")
+@opt("--student", type=DIR, required=True, help="Initial student LM folder, HF format (config compress.student names it: the sender, or the --teacher folder itself to start from its LM).")
 @opt("--conversations", type=FILE, multiple=True, required=True, help="train.jsonl from `interlat convert`, and compress.jsonl where the data has problems for the student alone (repeatable).")
 @opt("--latents", type=click.Path(exists=True, path_type=Path), multiple=True, required=True, help="Shard folders with the full messages (path D; repeatable).")
 @opt("--K", "k", type=click.IntRange(1), required=True, help="Latent vectors the student emits.")

@@ -258,7 +258,7 @@ def plan_rows(config: dict, profile: dict) -> list[Row]:
         b = booked(profile, "compress")
         g = max(1, b["gpu"]) * b["nodes"]
         stage, offload = zero_stage(config, "compress")
-        st = arch[cp["student"]]
+        st = a if cp["student"] == "teacher" else arch[cp["student"]]  # teacher: the interlat receiver's LM
         n = st.params + st.hidden * st.hidden + 2 * st.hidden  # + h2e (LayerNorm -> Linear) and lat_bos
         wt, gr, op, host_opt = training_state(n, stage, offload, g)
         t = prompt + cap + text

@@ -72,3 +72,14 @@ def test_bad_config_is_one_line(tmp_path):
     bad.write_text("train: {batch_size: -1}\n")
     result = run_cli("plan", "--base", Path(REPO / "config/config.yaml"), "--configfile", bad, "--profile", PROFILE, expect=2)
     assert_clean_error(result, "batch_size")
+
+
+def test_a_student_that_starts_from_the_teacher_is_planned_at_the_teachers_size(tmp_path):
+    start = tmp_path / "teacher.yaml"
+    start.write_text("compress: {student: teacher}\n")
+    result = run_cli("plan", "--base", REPO / "config/config.yaml", "--configfile", REPO / "config/paper/math-llama3.1-8b.yaml",
+                     "--configfile", start, "--profile", PROFILE, "--no-check")
+    rows = [x.split(" | ") for x in result.output.splitlines() if x.startswith("| compress ")]
+    receiver = next(x.split(" | ") for x in result.output.splitlines() if x.startswith("| evaluate "))
+    # the receiver's LM plus the bridge (h2e) and lat_bos: 8.03B -> 8.05B
+    assert rows and all(r[2] == f"{receiver[2]} + teacher" and r[3] == "8.05B" for r in rows), (rows, receiver)

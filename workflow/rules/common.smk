@@ -315,10 +315,13 @@ def get_compress_variants():
 
 
 def get_compress_input(wildcards):
-    """The teacher (interlat receiver), the student's initial LM, conversations, full messages."""
+    """The teacher (interlat receiver), the student's initial LM (a model folder, or the teacher's
+    own LM with compress.student: teacher), conversations, full messages."""
+    teacher = f"{replicate_dir('train', wildcards)}/interlat"
+    start = config["compress"]["student"]
     return {
-        "teacher": f"{replicate_dir('train', wildcards)}/interlat",
-        "student": f"results/{RUN}/models/{config['compress']['student']}",
+        "teacher": teacher,
+        "student": teacher if start == "teacher" else f"results/{RUN}/models/{start}",
         "conversations": f"results/{RUN}/convert/{wildcards.benchmark}",
         "latents": get_latents(wildcards),
     }
