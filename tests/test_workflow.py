@@ -117,6 +117,14 @@ def test_the_student_trains_on_its_own_problems_that_no_receiver_sees(finished):
     assert trained + held == n_train + len(converted)
 
 
+def test_each_student_starts_from_its_replicates_teacher(finished):
+    """compress.student: teacher (the default's): the student's LM is the interlat receiver it
+    is distilled into, the one of its own replicate."""
+    for bench in ("math", "alfworld"):
+        log = (finished / f"logs/test/compress/{bench}/replicate0/K8.log").read_text()
+        assert f"student results/test/train/{bench}/replicate0/interlat: " in log, log[-2000:]
+
+
 def test_rerun_is_a_no_op(finished):
     out = smk(finished, "-n")
     assert "Nothing to be done" in out.stdout + out.stderr
